@@ -1,0 +1,4 @@
+// The Kubernetes kinds the local mode needs.
+import type { KindInfo } from '../kinds/kind.js';
+
+export const KUBE_KINDS: readonly KindInfo[] = [];

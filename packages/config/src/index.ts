@@ -1,0 +1,2 @@
+// @trellis/config: the config store interface and its backends.
+export * from './store.js';

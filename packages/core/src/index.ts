@@ -1,0 +1,4 @@
+// @trellis/core: errors with codes, Result, and small utilities shared by every package.
+export * from './errors.js';
+export * from './result.js';
+export * from './deep.js';
