@@ -151,3 +151,41 @@ test('kinds resolve by name, plural, short name and full resource name', () => {
   }
   assert.equal(resolveKind('nosuchkind'), undefined);
 });
+
+test('checks: a missing required field skips only its own object; a buggy check over clean input throws', async () => {
+  const { obj, req, str, list, ValidationContext } = await import('../src/index.js');
+  const item = obj(
+    { name: req(str()), image: req(str()) },
+    { check: (v, c) => c.field('name').error(`own check saw ${v.name}`) },
+  );
+  const parent = obj({
+    items: list(item, {
+      check: (items, c) => {
+        const names = items.map((i) => i.name);
+        if (new Set(names).size !== names.length) c.error('duplicate names');
+      },
+    }),
+  });
+  const ctx = new ValidationContext();
+  parent.validate({ items: [{ name: 'a' }, { name: 'a', image: 'x' }] }, ctx);
+  assert.deepEqual(
+    ctx.problems.map((p) => `${formatPath(p.path)}: ${p.message}`),
+    ['items[0].image: is required', 'items[1].name: own check saw a', 'items: duplicate names'],
+  );
+  const buggy = obj(
+    { a: str() },
+    {
+      check: () => {
+        throw new Error('bug in a check');
+      },
+    },
+  );
+  assert.throws(() => buggy.validate({ a: 'fine' }, new ValidationContext()), /bug in a check/);
+  const tolerated = obj({ a: req(obj({ b: req(str()) })) }, { check: (v) => void v.a.b.length });
+  const c2 = new ValidationContext();
+  tolerated.validate({ a: {} }, c2);
+  assert.deepEqual(
+    c2.problems.map((p) => formatPath(p.path)),
+    ['a.b'],
+  );
+});

@@ -288,3 +288,57 @@ export function checkRegex(pattern: string, ctx: ValidationContext): void {
   const p = re2Problem(pattern);
   if (p) ctx.error(`invalid RE2 regular expression ${JSON.stringify(pattern)}: ${p}`);
 }
+
+// ---------- Kubernetes data keys, base64 and service port names ----------
+
+const DATA_KEY = /^[-._a-zA-Z0-9]+$/;
+
+/** Kubernetes' rule for ConfigMap and Secret keys: `[-._a-zA-Z0-9]+`, at most 253 characters, not `.` or `..`. */
+export function isDataKey(key: string): boolean {
+  return key.length <= 253 && DATA_KEY.test(key) && key !== '.' && key !== '..';
+}
+
+export function checkDataKey(key: string, ctx: ValidationContext): void {
+  if (key.length > 253) ctx.error(`key must be at most 253 characters, not ${key.length}`);
+  else if (key === '.' || key === '..') ctx.error(`key ${JSON.stringify(key)} is not allowed`);
+  else if (!DATA_KEY.test(key))
+    ctx.error(
+      `key ${JSON.stringify(key)} must consist of letters, digits, '-', '_' or '.' (like a file name)`,
+    );
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Standard padded base64 (RFC 4648), as Kubernetes decodes Secret `data` and ConfigMap `binaryData`; line breaks are ignored. */
+export function isBase64(s: string): boolean {
+  return BASE64.test(s.replace(/[\r\n]/g, ''));
+}
+
+/** Reports a value that is not base64; `hint` says where plain text goes instead (`stringData`, `data`). */
+export function checkBase64(s: string, ctx: ValidationContext, hint?: string): void {
+  if (!isBase64(s))
+    ctx.error(
+      `must be base64-encoded (standard alphabet with padding)${hint ? `; put plain text under ${hint} instead` : ''}`,
+    );
+}
+
+/**
+ * An IANA service name, Kubernetes' rule for port names and named target ports: at most 15
+ * lower-case letters, digits and '-', at least one letter, no '-' at either end or twice in a row.
+ */
+export function isIanaSvcName(s: string): boolean {
+  return (
+    s.length >= 1 &&
+    s.length <= 15 &&
+    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(s) &&
+    /[a-z]/.test(s) &&
+    !s.includes('--')
+  );
+}
+
+export function checkIanaSvcName(s: string, ctx: ValidationContext, what = 'port name'): void {
+  if (!isIanaSvcName(s))
+    ctx.error(
+      `${what} ${JSON.stringify(s)} must be at most 15 lower-case letters, digits and '-', with at least one letter and no '-' at either end or twice in a row`,
+    );
+}

@@ -31,14 +31,14 @@ export function formatPath(path: readonly PathSegment[]): string {
  */
 export class ValidationContext {
   /** Problems that stop object-level checks from running (wrong types). */
-  private readonly shared: { typeErrors: number };
+  private readonly shared: { typeErrors: number; errors: number };
 
   constructor(
     readonly path: readonly PathSegment[] = [],
     readonly problems: Problem[] = [],
-    shared?: { typeErrors: number },
+    shared?: { typeErrors: number; errors: number },
   ) {
-    this.shared = shared ?? { typeErrors: 0 };
+    this.shared = shared ?? { typeErrors: 0, errors: 0 };
   }
 
   field(name: string): ValidationContext {
@@ -55,6 +55,7 @@ export class ValidationContext {
   }
 
   error(message: string): void {
+    this.shared.errors++;
     this.problems.push({ severity: 'error', path: this.path, message });
   }
 
@@ -73,7 +74,8 @@ export class ValidationContext {
     return this.shared.typeErrors;
   }
 
+  /** How many errors were reported so far through this context's sink. */
   get errorCount(): number {
-    return this.problems.filter((p) => p.severity === 'error').length;
+    return this.shared.errors;
   }
 }

@@ -56,6 +56,24 @@ function mismatch(ctx: ValidationContext, describe: string, value: unknown): voi
   ctx.typeError(`must be ${describe}, not ${typeName(value)}`);
 }
 
+/**
+ * Runs a semantic check. A check may meet an object whose nested required field is missing
+ * (already reported); if it throws then, the value's own errors explain it and the throw is
+ * dropped. A throw over a value with no errors is a bug in the check and propagates.
+ */
+function runCheck<T>(
+  check: Check<T>,
+  value: T,
+  ctx: ValidationContext,
+  errorsBefore: number,
+): void {
+  try {
+    check(value, ctx);
+  } catch (e) {
+    if (ctx.errorCount === errorsBefore) throw e;
+  }
+}
+
 /** Marks a schema as a required field of its object. */
 export function req<T>(schema: Schema<T>): Schema<T, true> {
   return { ...schema, validate: schema.validate.bind(schema), required: true };
@@ -68,8 +86,9 @@ export function refine<T, R extends boolean>(schema: Schema<T, R>, check: Check<
     required: schema.required,
     validate(value, ctx) {
       const before = ctx.typeErrorCount;
+      const errorsBefore = ctx.errorCount;
       schema.validate(value, ctx);
-      if (ctx.typeErrorCount === before) check(value as T, ctx);
+      if (ctx.typeErrorCount === before) runCheck(check, value as T, ctx, errorsBefore);
     },
   };
 }
@@ -223,6 +242,7 @@ export function list<T>(item: Schema<T>, opts: ListOptions<T> = {}): Schema<read
       if (opts.maxItems !== undefined && value.length > opts.maxItems)
         ctx.error(`must have at most ${opts.maxItems} items`);
       const before = ctx.typeErrorCount;
+      const errorsBefore = ctx.errorCount;
       const seen = new Map<string, number>();
       value.forEach((v: unknown, i) => {
         const c = ctx.index(i);
@@ -235,7 +255,8 @@ export function list<T>(item: Schema<T>, opts: ListOptions<T> = {}): Schema<read
           else seen.set(key, i);
         }
       });
-      if (ctx.typeErrorCount === before) opts.check?.(value as T[], ctx);
+      if (ctx.typeErrorCount === before && opts.check)
+        runCheck(opts.check, value as T[], ctx, errorsBefore);
     },
   };
 }
@@ -256,6 +277,7 @@ export function map<T>(
     validate(v, ctx) {
       if (v === null || typeof v !== 'object' || Array.isArray(v)) return mismatch(ctx, 'a map', v);
       const before = ctx.typeErrorCount;
+      const errorsBefore = ctx.errorCount;
       for (const [k, item] of Object.entries(v)) {
         const c = ctx.field(k);
         opts.key?.(k, c);
@@ -266,7 +288,8 @@ export function map<T>(
         }
         value.validate(item, c);
       }
-      if (ctx.typeErrorCount === before) opts.check?.(v as Record<string, T>, ctx);
+      if (ctx.typeErrorCount === before && opts.check)
+        runCheck(opts.check, v as Record<string, T>, ctx, errorsBefore);
     },
   };
 }
@@ -332,11 +355,18 @@ export function obj<F extends Fields>(
         return mismatch(ctx, 'an object', value);
       const record = value as Record<string, unknown>;
       const before = ctx.typeErrorCount;
+      const errorsBefore = ctx.errorCount;
+      // A missing required field skips this object's own checks; ancestors' checks still run
+      // and must tolerate it (runCheck catches what they do not).
+      let missingRequired = false;
       for (const name of names) {
         const schema = fields[name]!;
         const v = record[name];
         if (v === null || v === undefined) {
-          if (schema.required) ctx.field(name).error('is required');
+          if (schema.required) {
+            ctx.field(name).error('is required');
+            missingRequired = true;
+          }
           continue;
         }
         schema.validate(v, ctx.field(name));
@@ -357,7 +387,8 @@ export function obj<F extends Fields>(
           );
         else if (set.length === 0 && group.required) ctx.error(`one of ${list} must be set`);
       }
-      if (ctx.typeErrorCount === before) opts.check?.(record as ObjectOf<F>, ctx);
+      if (ctx.typeErrorCount === before && !missingRequired && opts.check)
+        runCheck(opts.check, record as ObjectOf<F>, ctx, errorsBefore);
     },
   };
 }

@@ -62,6 +62,7 @@ const serverTlsFields = {
   privateKey: str(),
   caCertificates: str(),
   caCrl: str(),
+  caCertCredentialName: str(),
   credentialName: str(),
   credentialNames: list(str(), { maxItems: 2 }),
   tlsCertificates: list(
@@ -91,7 +92,7 @@ function checkServerTls(tls: ServerTlsSettings, ctx: ValidationContext): void {
         ctx
           .field('privateKey')
           .error(`is required when mode is ${mode} and no credentialName is set`);
-      if (mode !== 'SIMPLE' && !tls.caCertificates)
+      if (mode !== 'SIMPLE' && !tls.caCertificates && !tls.caCertCredentialName)
         ctx
           .field('caCertificates')
           .error(`is required when mode is ${mode} and no credentialName is set`);
@@ -145,10 +146,13 @@ function checkServerHost(host: string, ctx: ValidationContext): void {
 }
 
 function checkServer(s: Server, ctx: ValidationContext): void {
-  const proto = s.port.protocol.toUpperCase();
+  // Required fields may be missing (reported already, but not type errors).
+  const port = s.port as Infer<typeof gatewayPort> | undefined;
+  if (!port?.protocol) return;
+  const proto = port.protocol.toUpperCase();
   const tlsProto = proto === 'HTTPS' || proto === 'TLS';
   if (tlsProto && !s.tls) ctx.field('tls').error(`is required for a server with protocol ${proto}`);
-  if (!tlsProto && s.tls && !s.tls.httpsRedirect && s.tls.mode !== undefined)
+  if (!tlsProto && s.tls && !s.tls.httpsRedirect && s.tls.mode != null)
     ctx
       .field('tls')
       .error(
@@ -165,13 +169,14 @@ export const gatewaySpec = obj(
     check: (spec, ctx) => {
       const names = new Map<string, number>();
       spec.servers?.forEach((s, i) => {
-        if (s.port.name === '') return;
-        const first = names.get(s.port.name);
+        const name = (s.port as Infer<typeof gatewayPort> | undefined)?.name;
+        if (name == null || name === '') return;
+        const first = names.get(name);
         if (first !== undefined)
           ctx
             .at('servers', i, 'port', 'name')
-            .error(`port name ${JSON.stringify(s.port.name)} is already used by servers[${first}]`);
-        else names.set(s.port.name, i);
+            .error(`port name ${JSON.stringify(name)} is already used by servers[${first}]`);
+        else names.set(name, i);
       });
     },
   },

@@ -1,4 +1,7 @@
-// Kinds of the telemetry Istio API group.
+// Kinds of the telemetry.istio.io API group, and the message types the translation layer reads.
 import type { KindInfo } from '../../kinds/kind.js';
+import { TELEMETRY } from './telemetry.js';
 
-export const TELEMETRY_KINDS: readonly KindInfo[] = [];
+export * from './telemetry.js';
+
+export const TELEMETRY_KINDS: readonly KindInfo[] = [TELEMETRY];
