@@ -31,7 +31,10 @@ export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 export interface WatchEvent {
   readonly type: WatchEventType;
-  /** The object after the change; for DELETED, the last state before deletion. */
+  /**
+   * The object after the change; for DELETED, the last state before deletion, whose
+   * resourceVersion is the revision of the deletion (as the Kubernetes API server reports it).
+   */
   readonly object: KubeObject;
 }
 
@@ -70,10 +73,15 @@ export interface ConfigStore {
   /**
    * Replaces an object. If `object.metadata.resourceVersion` is set and differs from the stored
    * one, fails with ConflictError (a stale update is refused, never merged). Fails with
-   * NotFoundError if absent. Bumps generation when anything but metadata/status changes.
+   * NotFoundError if absent. Bumps generation when anything but metadata/status changes. An
+   * object without `status` keeps the stored status (as with a status subresource). An update
+   * that changes nothing returns the stored object without a new resource version.
    */
   update(object: KubeObject): Promise<KubeObject>;
-  /** Deletes and returns the last state; NotFoundError if absent; ConflictError if `resourceVersion` is given and stale. */
+  /**
+   * Deletes and returns the last state (with the deletion's resourceVersion, as in WatchEvent);
+   * NotFoundError if absent; ConflictError if `resourceVersion` is given and stale.
+   */
   delete(key: ObjectKey, opts?: { readonly resourceVersion?: string }): Promise<KubeObject>;
   /** Every change, in the order the store made them. */
   watch(opts: WatchOptions, handlers: WatchHandlers): Promise<Watch>;
