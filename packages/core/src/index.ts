@@ -2,3 +2,4 @@
 export * from './errors.js';
 export * from './result.js';
 export * from './deep.js';
+export * from './metrics.js';
