@@ -7,3 +7,10 @@ export * from './yaml/load.js';
 export * from './kinds/kind.js';
 export * from './kinds/registry.js';
 export * from './validate.js';
+export * from './kube/index.js';
+export * from './istio/networking/index.js';
+export * from './istio/security/index.js';
+export * from './istio/telemetry/index.js';
+// Both define a ServicePort: Istio's (ServiceEntry) keeps the name, Kubernetes' is renamed.
+export type { ServicePort } from './istio/networking/index.js';
+export type { ServicePort as KubeServicePort } from './kube/index.js';

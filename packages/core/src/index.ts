@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './result.js';
 export * from './deep.js';
 export * from './metrics.js';
+export * from './debounce.js';

@@ -175,6 +175,30 @@ export class Histogram extends Metric<HistogramValue> {
   }
 }
 
+/** Series read from elsewhere at scrape time (Prometheus' CounterFunc/GaugeFunc). */
+export type SeriesSource = () => Iterable<readonly [LabelValues, number]>;
+
+class CollectedMetric extends Metric<number> {
+  constructor(
+    readonly type: 'counter' | 'gauge',
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    private readonly source: SeriesSource,
+  ) {
+    super(name, help, labelNames);
+  }
+  protected initial(): number {
+    return 0;
+  }
+  render(): string {
+    let out = '';
+    for (const [labels, value] of this.source())
+      out += `${this.name}${renderLabels(this.labelNames, labels)} ${formatNumber(value)}\n`;
+    return out;
+  }
+}
+
 /** A set of metrics rendered together; names are unique within a registry. */
 export class MetricsRegistry {
   private readonly metrics = new Map<string, Metric<unknown>>();
@@ -199,6 +223,19 @@ export class MetricsRegistry {
     buckets?: readonly number[],
   ): Histogram {
     return this.add(new Histogram(name, help, labelNames, buckets));
+  }
+  /** A counter whose series are read from `source` at each scrape (it must only grow). */
+  counterFrom(
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    source: SeriesSource,
+  ): void {
+    this.add(new CollectedMetric('counter', name, help, labelNames, source));
+  }
+  /** A gauge whose series are read from `source` at each scrape. */
+  gaugeFrom(name: string, help: string, labelNames: readonly string[], source: SeriesSource): void {
+    this.add(new CollectedMetric('gauge', name, help, labelNames, source));
   }
   onCollect(fn: () => void): void {
     this.collectors.push(fn);

@@ -48,3 +48,18 @@ test('bad names, duplicate metrics and decreasing counters are refused', () => {
   assert.throws(() => r.counter('c', 'x').inc({}, -1), /cannot decrease/);
   assert.throws(() => r.histogram('h', 'x', ['le']), /label named le/);
 });
+
+test('collected metrics read their series at scrape time', () => {
+  const r = new MetricsRegistry();
+  const pushes = new Map([['cds', 2]]);
+  r.counterFrom('pilot_xds_pushes', 'Pushes.', ['type'], () =>
+    [...pushes].map(([type, v]) => [{ type }, v] as const),
+  );
+  r.gaugeFrom('pilot_xds', 'Connected.', [], () => [[{}, 4]]);
+  pushes.set('eds', 5);
+  assert.equal(
+    r.render(),
+    '# HELP pilot_xds_pushes Pushes.\n# TYPE pilot_xds_pushes counter\npilot_xds_pushes{type="cds"} 2\npilot_xds_pushes{type="eds"} 5\n' +
+      '# HELP pilot_xds Connected.\n# TYPE pilot_xds gauge\npilot_xds 4\n',
+  );
+});

@@ -2,6 +2,7 @@
 import type { KindInfo } from '../kinds/kind.js';
 import { CONFIG_MAP } from './config-map.js';
 import { DEPLOYMENT } from './deployment.js';
+import { ENDPOINT_SLICE } from './endpoint-slice.js';
 import { NAMESPACE } from './namespace.js';
 import { POD } from './pod.js';
 import { SECRET } from './secret.js';
@@ -10,6 +11,7 @@ import { SERVICE_ACCOUNT } from './service-account.js';
 
 export * from './config-map.js';
 export * from './deployment.js';
+export * from './endpoint-slice.js';
 export * from './label-selector.js';
 export * from './namespace.js';
 export * from './pod-spec.js';
@@ -27,4 +29,5 @@ export const KUBE_KINDS: readonly KindInfo[] = [
   SERVICE_ACCOUNT,
   SECRET,
   CONFIG_MAP,
+  ENDPOINT_SLICE,
 ];
