@@ -1,0 +1,194 @@
+// Wire encoding of the discovery messages.
+//
+// Responses are encoded directly (their resources are already binary `Any`s); requests,
+// which are small, go through the strict codec, so a client cannot send a malformed node.
+// Decoding never throws on well-formed protobuf: unknown nested types in a request's node
+// or error detail are skipped.
+import type protobuf from 'protobufjs';
+import { anyFromMessage, anyToMessage, decodeMessage, encodeMessage } from './codec.js';
+import { messageType } from './protos.js';
+import type {
+  DeltaDiscoveryRequest,
+  DeltaDiscoveryResponse,
+  DiscoveryRequest,
+  DiscoveryResponse,
+  Node,
+  Resource,
+  Status,
+} from './discovery.js';
+
+type Msg = Record<string, unknown>;
+
+const NAMES = {
+  request: 'envoy.service.discovery.v3.DiscoveryRequest',
+  response: 'envoy.service.discovery.v3.DiscoveryResponse',
+  deltaRequest: 'envoy.service.discovery.v3.DeltaDiscoveryRequest',
+  deltaResponse: 'envoy.service.discovery.v3.DeltaDiscoveryResponse',
+  node: 'envoy.config.core.v3.Node',
+} as const;
+
+let types:
+  | {
+      request: protobuf.Type;
+      response: protobuf.Type;
+      deltaRequest: protobuf.Type;
+      deltaResponse: protobuf.Type;
+      node: protobuf.Type;
+    }
+  | undefined;
+
+function t(): NonNullable<typeof types> {
+  types ??= {
+    request: messageType(NAMES.request),
+    response: messageType(NAMES.response),
+    deltaRequest: messageType(NAMES.deltaRequest),
+    deltaResponse: messageType(NAMES.deltaResponse),
+    node: messageType(NAMES.node),
+  };
+  return types;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function strings(v: unknown): string[] | undefined {
+  return Array.isArray(v) && v.length > 0 ? (v as string[]) : undefined;
+}
+
+function nodeOf(v: unknown): Node | undefined {
+  if (!v) return undefined;
+  try {
+    // Re-encode the decoded sub-message and read it as JSON (Struct metadata → plain object).
+    const bytes = t().node.encode(v).finish();
+    return decodeMessage(NAMES.node, bytes);
+  } catch {
+    // Only a nested Any of an unknown type can fail here: keep the plain fields.
+    const m = v as Msg;
+    const node: Node = {};
+    const id = str(m.id);
+    if (id !== undefined) node.id = id;
+    const cluster = str(m.cluster);
+    if (cluster !== undefined) node.cluster = cluster;
+    return node;
+  }
+}
+
+function statusOf(v: unknown): Status | undefined {
+  if (!v) return undefined;
+  const m = v as Msg;
+  const s: Status = {};
+  if (typeof m.code === 'number' && m.code !== 0) s.code = m.code;
+  if (typeof m.message === 'string' && m.message !== '') s.message = m.message;
+  return s;
+}
+
+function put<T extends object, K extends keyof T>(o: T, k: K, v: T[K] | undefined): void {
+  if (v !== undefined) o[k] = v;
+}
+
+/** Encodes a state-of-the-world request (strictly checked). */
+export function encodeDiscoveryRequest(r: DiscoveryRequest): Uint8Array {
+  return encodeMessage(NAMES.request, r);
+}
+
+/** Decodes a state-of-the-world request. Throws on malformed protobuf. */
+export function decodeDiscoveryRequest(bytes: Uint8Array): DiscoveryRequest {
+  const m = t().request.decode(bytes) as unknown as Msg;
+  const r: DiscoveryRequest = {};
+  put(r, 'versionInfo', str(m.versionInfo));
+  put(r, 'node', nodeOf(m.node));
+  put(r, 'resourceNames', strings(m.resourceNames));
+  put(r, 'typeUrl', str(m.typeUrl));
+  put(r, 'responseNonce', str(m.responseNonce));
+  put(r, 'errorDetail', statusOf(m.errorDetail));
+  return r;
+}
+
+/** Encodes a state-of-the-world response; its resources are already encoded. */
+export function encodeDiscoveryResponse(r: DiscoveryResponse): Uint8Array {
+  const msg: Msg = { ...r };
+  if (r.resources) msg.resources = r.resources.map(anyToMessage);
+  return t().response.encode(msg).finish();
+}
+
+/** Decodes a state-of-the-world response, leaving resources as binary `Any`s. */
+export function decodeDiscoveryResponse(bytes: Uint8Array): DiscoveryResponse {
+  const m = t().response.decode(bytes) as unknown as Msg;
+  const r: DiscoveryResponse = {};
+  put(r, 'versionInfo', str(m.versionInfo));
+  const resources = m.resources as unknown[] | undefined;
+  if (resources && resources.length > 0) r.resources = resources.map(anyFromMessage);
+  if (m.canary === true) r.canary = true;
+  put(r, 'typeUrl', str(m.typeUrl));
+  put(r, 'nonce', str(m.nonce));
+  const cp = m.controlPlane as Msg | undefined;
+  if (cp) r.controlPlane = { identifier: typeof cp.identifier === 'string' ? cp.identifier : '' };
+  return r;
+}
+
+/** Encodes a delta request (strictly checked). */
+export function encodeDeltaDiscoveryRequest(r: DeltaDiscoveryRequest): Uint8Array {
+  return encodeMessage(NAMES.deltaRequest, r);
+}
+
+/** Decodes a delta request. Throws on malformed protobuf. */
+export function decodeDeltaDiscoveryRequest(bytes: Uint8Array): DeltaDiscoveryRequest {
+  const m = t().deltaRequest.decode(bytes) as unknown as Msg;
+  const r: DeltaDiscoveryRequest = {};
+  put(r, 'node', nodeOf(m.node));
+  put(r, 'typeUrl', str(m.typeUrl));
+  put(r, 'resourceNamesSubscribe', strings(m.resourceNamesSubscribe));
+  put(r, 'resourceNamesUnsubscribe', strings(m.resourceNamesUnsubscribe));
+  const initial = m.initialResourceVersions as Record<string, string> | undefined;
+  if (initial && Object.keys(initial).length > 0) r.initialResourceVersions = { ...initial };
+  put(r, 'responseNonce', str(m.responseNonce));
+  put(r, 'errorDetail', statusOf(m.errorDetail));
+  return r;
+}
+
+/** Encodes a delta response; its resources are already encoded. */
+export function encodeDeltaDiscoveryResponse(r: DeltaDiscoveryResponse): Uint8Array {
+  const { resources, ...rest } = r;
+  const msg: Msg = { ...rest };
+  if (resources) {
+    msg.resources = resources.map((res) => {
+      const { ttl, resource, ...fields } = res;
+      const out: Msg = { ...fields };
+      if (resource) out.resource = anyToMessage(resource);
+      if (ttl !== undefined) out.ttl = durationMsg(ttl);
+      return out;
+    });
+  }
+  return t().deltaResponse.encode(msg).finish();
+}
+
+function durationMsg(d: string): Msg {
+  const m = /^(\d+)(?:\.(\d{1,9}))?s$/.exec(d);
+  if (!m) throw new Error(`invalid duration "${d}"`);
+  return { seconds: m[1], nanos: m[2] ? Number(m[2].padEnd(9, '0')) : 0 };
+}
+
+/** Decodes a delta response, leaving resources as binary `Any`s. */
+export function decodeDeltaDiscoveryResponse(bytes: Uint8Array): DeltaDiscoveryResponse {
+  const m = t().deltaResponse.decode(bytes) as unknown as Msg;
+  const r: DeltaDiscoveryResponse = {};
+  put(r, 'systemVersionInfo', str(m.systemVersionInfo));
+  const resources = m.resources as Msg[] | undefined;
+  if (resources && resources.length > 0) {
+    r.resources = resources.map((res) => {
+      const out: Resource = {};
+      put(out, 'name', str(res.name));
+      put(out, 'aliases', strings(res.aliases));
+      put(out, 'version', str(res.version));
+      if (res.resource) out.resource = anyFromMessage(res.resource);
+      return out;
+    });
+  }
+  put(r, 'typeUrl', str(m.typeUrl));
+  put(r, 'removedResources', strings(m.removedResources));
+  put(r, 'nonce', str(m.nonce));
+  const cp = m.controlPlane as Msg | undefined;
+  if (cp) r.controlPlane = { identifier: typeof cp.identifier === 'string' ? cp.identifier : '' };
+  return r;
+}
