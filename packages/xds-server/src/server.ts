@@ -1,0 +1,305 @@
+// The Aggregated Discovery Service on @grpc/grpc-js: streams, push fan-out, bookkeeping.
+import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import {
+  adsServiceDefinition,
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+} from '@trellis/envoy';
+import {
+  StreamError,
+  type Clock,
+  type Connection,
+  type ConnectionContext,
+  type ConnectionStatus,
+  type XdsLogger,
+  type XdsServerHooks,
+} from './connection.js';
+import { DeltaConnection } from './delta.js';
+import { parseProxyInfo, type ProxyInfo } from './proxy-info.js';
+import { PushQueue } from './push-queue.js';
+import type { PushRequest, ResourceSource } from './resource-source.js';
+import { SotwConnection } from './sotw.js';
+import { XdsStats } from './stats.js';
+
+/** gRPC keepalive and connection-age settings (Istio's defaults unless set). */
+export interface KeepaliveOptions {
+  /** Ping an idle client this often (default 30 s). */
+  readonly timeMs?: number;
+  /** Close the connection when a ping is not answered in time (default 10 s). */
+  readonly timeoutMs?: number;
+  /** Close connections older than this so proxies spread over replicas (default 30 min). */
+  readonly maxConnectionAgeMs?: number;
+  /** Grace for streams after max age (default 10 s). */
+  readonly maxConnectionAgeGraceMs?: number;
+}
+
+/** Options of an XdsServer. */
+export interface XdsServerOptions {
+  readonly source: ResourceSource;
+  readonly clock?: Clock;
+  /** Connections pushed to at once (Istio's PILOT_PUSH_THROTTLE; default 100). */
+  readonly maxConcurrentPushes?: number;
+  readonly keepalive?: KeepaliveOptions;
+  /** Sent as control_plane.identifier in every response. */
+  readonly controlPlaneId?: string;
+  readonly hooks?: XdsServerHooks;
+  readonly log?: XdsLogger;
+  /** Extra grpc-js server options. */
+  readonly grpcOptions?: grpc.ServerOptions;
+}
+
+const noLog: XdsLogger = () => undefined;
+
+function channelOptions(o: XdsServerOptions): grpc.ServerOptions {
+  const k = o.keepalive ?? {};
+  return {
+    'grpc.keepalive_time_ms': k.timeMs ?? 30_000,
+    'grpc.keepalive_timeout_ms': k.timeoutMs ?? 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.max_connection_age_ms': k.maxConnectionAgeMs ?? 30 * 60_000,
+    'grpc.max_connection_age_grace_ms': k.maxConnectionAgeGraceMs ?? 10_000,
+    'grpc.max_send_message_length': -1,
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    ...o.grpcOptions,
+  };
+}
+
+type Call<Req, Res> = grpc.ServerDuplexStream<Req, Res>;
+
+/**
+ * An ADS server. Register it on a grpc-js Server with `addTo` (to share a port with other
+ * services) or let it own one with `listen`.
+ */
+export class XdsServer {
+  readonly stats = new XdsStats();
+  private readonly ctx: ConnectionContext;
+  private readonly queue: PushQueue;
+  private readonly options: XdsServerOptions;
+  private readonly conns = new Map<string, Connection>();
+  private readonly calls = new Map<Connection, Call<unknown, unknown>>();
+  private readonly bootId = randomBytes(4).toString('hex');
+  private nonceCounter = 0;
+  private connCounter = 0;
+  private server: grpc.Server | undefined;
+  private closing = false;
+
+  constructor(options: XdsServerOptions) {
+    this.options = options;
+    this.queue = new PushQueue(options.maxConcurrentPushes ?? 100);
+    this.ctx = {
+      source: options.source,
+      stats: this.stats,
+      clock: options.clock ?? { now: () => Date.now() },
+      hooks: options.hooks ?? {},
+      log: options.log ?? noLog,
+      controlPlaneId: options.controlPlaneId ?? 'trellis',
+      nextNonce: () => `${this.bootId}-${++this.nonceCounter}`,
+    };
+  }
+
+  /** Registers the ADS service on an existing grpc-js server. */
+  addTo(server: grpc.Server): void {
+    server.addService(adsServiceDefinition, {
+      StreamAggregatedResources: (call: Call<DiscoveryRequest, DiscoveryResponse>) =>
+        this.serveSotw(call),
+      DeltaAggregatedResources: (call: Call<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
+        this.serveDelta(call),
+    });
+  }
+
+  /** Starts a grpc-js server of its own (plaintext) on `host:port`; resolves to the bound port. */
+  async listen(
+    address: string,
+    credentials = grpc.ServerCredentials.createInsecure(),
+  ): Promise<number> {
+    if (this.server) throw new Error('the xDS server is already listening');
+    const server = new grpc.Server(channelOptions(this.options));
+    this.addTo(server);
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(address, credentials, (e, p) => (e ? reject(e) : resolve(p))),
+    );
+    this.server = server;
+    return port;
+  }
+
+  /**
+   * Pushes the given types to the given proxies (node ids, or 'all'). Pushes to one
+   * connection are merged while it waits for a slot. Resolves once every targeted
+   * connection has sent (or skipped, when its view did not change) its responses.
+   */
+  push(req: PushRequest): Promise<void> {
+    const targets =
+      req.proxies === 'all'
+        ? [...this.conns.values()]
+        : [...this.conns.values()].filter((c) =>
+            (req.proxies as readonly string[]).includes(c.proxy.nodeId),
+          );
+    const done = targets.map((c) => {
+      const p = c.addPush(req.typeUrls, req.reason);
+      this.queue.schedule(c);
+      return p;
+    });
+    return Promise.all(done).then(() => undefined);
+  }
+
+  /** Every connected stream's bookkeeping (a snapshot). */
+  connections(): ConnectionStatus[] {
+    return [...this.conns.values()].map((c) => c.status());
+  }
+
+  /** The newest stream of a proxy, by node id. */
+  connection(nodeId: string): ConnectionStatus | undefined {
+    let found: Connection | undefined;
+    for (const c of this.conns.values()) if (c.proxy.nodeId === nodeId) found = c;
+    return found?.status();
+  }
+
+  /** Number of connected streams. */
+  get connectedCount(): number {
+    return this.conns.size;
+  }
+
+  /** Pushes waiting for a slot and in progress. */
+  pushQueueDepth(): { waiting: number; active: number } {
+    return { waiting: this.queue.waiting, active: this.queue.active };
+  }
+
+  /**
+   * Graceful shutdown: refuses new streams, ends the open ones with UNAVAILABLE (proxies
+   * reconnect, to another replica if any), then stops the server; after `graceMs` it is
+   * stopped forcibly.
+   */
+  async close(graceMs = 5_000): Promise<void> {
+    this.closing = true;
+    for (const [conn, call] of [...this.calls]) {
+      this.endCall(conn, call, grpc.status.UNAVAILABLE, 'the control plane is shutting down');
+    }
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, graceMs);
+      timer.unref();
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    // A client may open a new stream between the calls ending and the graceful shutdown;
+    // whatever session is left is destroyed so nothing outlives close().
+    server.forceShutdown();
+  }
+
+  private serveSotw(call: Call<DiscoveryRequest, DiscoveryResponse>): void {
+    this.serve(call, 'sotw', (id, proxy, send) => new SotwConnection(id, proxy, this.ctx, send));
+  }
+
+  private serveDelta(call: Call<DeltaDiscoveryRequest, DeltaDiscoveryResponse>): void {
+    this.serve(call, 'delta', (id, proxy, send) => new DeltaConnection(id, proxy, this.ctx, send));
+  }
+
+  private serve<Req extends DiscoveryRequest | DeltaDiscoveryRequest, Res>(
+    call: Call<Req, Res>,
+    protocol: 'sotw' | 'delta',
+    make: (
+      id: string,
+      proxy: ProxyInfo,
+      send: (r: Res) => Promise<void>,
+    ) => Connection & { handleRequest(r: Req): Promise<void> },
+  ): void {
+    if (this.closing) {
+      call.emit('error', {
+        code: grpc.status.UNAVAILABLE,
+        details: 'the control plane is shutting down',
+      });
+      return;
+    }
+    let conn: (Connection & { handleRequest(r: Req): Promise<void> }) | undefined;
+    let ended = false;
+    const cleanup = (): void => {
+      if (!conn) return;
+      const c = conn;
+      if (!this.conns.delete(c.id)) return;
+      this.calls.delete(c);
+      c.close();
+      this.ctx.log('info', 'proxy disconnected', { connection: c.id });
+      this.ctx.hooks.onDisconnect?.(c.status());
+    };
+    const send = (r: Res): Promise<void> => {
+      if (ended || call.destroyed || call.writableEnded) return Promise.resolve();
+      if (call.write(r)) return Promise.resolve();
+      return new Promise((resolve) => {
+        const done = (): void => {
+          call.off('drain', done);
+          call.off('close', done);
+          resolve();
+        };
+        call.on('drain', done);
+        call.on('close', done);
+      });
+    };
+    const fail = (code: number, message: string): void => {
+      if (ended) return;
+      ended = true;
+      this.stats.rejectedStreams++;
+      this.ctx.log('warn', 'refusing xDS stream', { protocol, reason: message });
+      call.emit('error', { code, details: message });
+      cleanup();
+    };
+    call.on('data', (req: Req) => {
+      if (ended) return;
+      if (!conn) {
+        const proxy = parseProxyInfo(req.node);
+        if (!proxy.ok) {
+          fail(grpc.status.INVALID_ARGUMENT, proxy.error);
+          return;
+        }
+        conn = make(`${proxy.value.nodeId}-${++this.connCounter}`, proxy.value, send);
+        this.conns.set(conn.id, conn);
+        this.calls.set(conn, call);
+        this.ctx.log('info', 'proxy connected', { connection: conn.id, protocol });
+        this.ctx.hooks.onConnect?.(conn.status());
+      }
+      const c = conn;
+      c.enqueue(() => c.handleRequest(req)).catch((e: unknown) => {
+        if (e instanceof StreamError) fail(e.grpcCode, e.message);
+        else {
+          this.ctx.log('error', 'xDS request failed', { connection: c.id, error: String(e) });
+          fail(grpc.status.INTERNAL, 'internal error handling the request');
+        }
+      });
+    });
+    call.on('end', () => {
+      cleanup();
+      if (!ended) {
+        ended = true;
+        call.end();
+      }
+    });
+    call.on('error', () => cleanup());
+    call.on('cancelled', () => {
+      ended = true;
+      cleanup();
+    });
+    call.on('close', () => cleanup());
+  }
+
+  private endCall(
+    conn: Connection,
+    call: Call<unknown, unknown>,
+    code: number,
+    details: string,
+  ): void {
+    this.calls.delete(conn);
+    this.conns.delete(conn.id);
+    conn.close();
+    this.ctx.hooks.onDisconnect?.(conn.status());
+    call.emit('error', { code, details });
+  }
+}

@@ -1,0 +1,134 @@
+// State-of-the-world ADS: every response carries the full set of subscribed resources of
+// its type, with a version and a nonce. A request that echoes the latest nonce is an ACK
+// (or, with error_detail, a NACK); one echoing an older nonce is stale and ignored.
+import {
+  isWildcardType,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+  type EncodedAny,
+} from '@trellis/envoy';
+import { Connection, StreamError, TypeState, type ConnectionContext } from './connection.js';
+import type { ProxyInfo } from './proxy-info.js';
+
+const INVALID_ARGUMENT = 3;
+
+/** Per-type state of a SotW stream. */
+export class SotwTypeState extends TypeState {
+  /** Subscribed by sending no names (the legacy wildcard of LDS/CDS). */
+  legacyWildcard = false;
+}
+
+/** A state-of-the-world ADS stream. */
+export class SotwConnection extends Connection<SotwTypeState> {
+  readonly protocol = 'sotw' as const;
+  private readonly send: (r: DiscoveryResponse) => Promise<void>;
+
+  constructor(
+    id: string,
+    proxy: ProxyInfo,
+    ctx: ConnectionContext,
+    send: (r: DiscoveryResponse) => Promise<void>,
+  ) {
+    super(id, proxy, ctx);
+    this.send = send;
+  }
+
+  /** Handles one request from the proxy (already serialised by the caller). */
+  async handleRequest(req: DiscoveryRequest): Promise<void> {
+    const typeUrl = req.typeUrl;
+    if (!typeUrl)
+      throw new StreamError(INVALID_ARGUMENT, 'type_url is required in every ADS request');
+    const nonce = req.responseNonce ?? '';
+    const names = req.resourceNames ?? [];
+    const now = this.ctx.clock.now();
+    let st = this.types.get(typeUrl);
+
+    if (req.errorDetail) {
+      // NACK: the proxy rejected the response with this nonce and keeps its previous config.
+      if (st?.lastSent && nonce === st.lastSent.nonce) {
+        this.recordNack(st, {
+          version: st.lastSent.version,
+          nonce,
+          message: req.errorDetail.message ?? '',
+          time: now,
+        });
+      } else {
+        this.ctx.stats.staleNonces++;
+      }
+      return;
+    }
+
+    if (!st || nonce === '' || !st.lastSent) {
+      // A first request for this type on this stream (a new subscription, a reconnect
+      // carrying a nonce of an earlier server, or a re-request): always answered.
+      const initial = !st;
+      st ??= new SotwTypeState(typeUrl);
+      this.types.set(typeUrl, st);
+      this.subscribe(st, names, initial);
+      await this.respond(st, true, now);
+      return;
+    }
+
+    if (nonce !== st.lastSent.nonce) {
+      this.ctx.stats.staleNonces++;
+      return;
+    }
+
+    this.recordAck(st, { version: req.versionInfo ?? '', nonce, time: now });
+    // An ACK may also change the subscription (e.g. new RDS names): answer only then.
+    if (this.subscribe(st, names, false)) await this.respond(st, true, now);
+  }
+
+  /** Applies a request's resource names; returns whether the subscription changed. */
+  private subscribe(st: SotwTypeState, names: readonly string[], initial: boolean): boolean {
+    const star = names.includes('*');
+    const explicit = names.filter((n) => n !== '*');
+    const legacy =
+      names.length === 0 && isWildcardType(st.typeUrl) && (initial || st.legacyWildcard);
+    const wildcard = star || legacy;
+    let changed = wildcard !== st.wildcard || explicit.length !== st.names.size;
+    if (!changed) for (const n of explicit) if (!st.names.has(n)) changed = true;
+    st.wildcard = wildcard;
+    st.legacyWildcard = legacy;
+    if (changed) {
+      st.names.clear();
+      for (const n of explicit) st.names.add(n);
+    }
+    return changed;
+  }
+
+  protected async respond(st: SotwTypeState, force: boolean, requestedAt: number): Promise<void> {
+    const names = st.wildcard ? undefined : [...st.names].sort();
+    if (names && names.length === 0 && !force) return;
+    const set =
+      names && names.length === 0
+        ? { version: st.lastSent?.version ?? '', resources: new Map<string, EncodedAny>() }
+        : await this.fetch(st.typeUrl, names);
+    if (!set || this.closed) return;
+    // A push that changes nothing for this proxy is not sent.
+    if (!force && st.lastSent && st.lastSent.version === set.version) return;
+    const resources: EncodedAny[] = [];
+    if (names) {
+      for (const n of names) {
+        const r = set.resources.get(n);
+        if (r) resources.push(r);
+      }
+    } else {
+      for (const n of [...set.resources.keys()].sort())
+        resources.push(set.resources.get(n) as EncodedAny);
+    }
+    const nonce = this.ctx.nextNonce();
+    await this.send({
+      versionInfo: set.version,
+      resources,
+      typeUrl: st.typeUrl,
+      nonce,
+      controlPlane: { identifier: this.ctx.controlPlaneId },
+    });
+    this.recordSent(
+      st,
+      { version: set.version, nonce, time: this.ctx.clock.now(), resources: resources.length },
+      requestedAt,
+    );
+  }
+}
