@@ -9,6 +9,9 @@ import { createCommand } from './commands/create.js';
 import { deleteCommand } from './commands/delete.js';
 import { getCommand } from './commands/get.js';
 import { validateCommand } from './commands/validate.js';
+import { controlPlaneCommand } from './commands/control-plane.js';
+import { proxyConfigCommand } from './commands/proxy-config.js';
+import { proxyStatusCommand } from './commands/proxy-status.js';
 
 export const VERSION = '0.1.0';
 
@@ -18,6 +21,9 @@ const COMMANDS: readonly Command[] = [
   getCommand,
   deleteCommand,
   createCommand,
+  controlPlaneCommand,
+  proxyStatusCommand,
+  proxyConfigCommand,
 ];
 
 const GLOBAL_FLAGS: readonly FlagSpec[] = [

@@ -1,0 +1,118 @@
+// `trellis control-plane`: runs the control plane (istiod's role) until SIGINT or SIGTERM.
+import { ControlPlane } from '@trellis/control-plane';
+import { UsageError, flagString } from '../args.js';
+import type { Command } from '../command.js';
+
+function intFlag(
+  v: string | undefined,
+  name: string,
+  min: number,
+  max: number,
+): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(
+      `--${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}`,
+    );
+  return n;
+}
+
+export const controlPlaneCommand: Command = {
+  name: 'control-plane',
+  summary: 'Run the control plane: watch config, translate it, serve xDS',
+  usage: 'trellis control-plane [--xds-address HOST:PORT] [--monitoring-address HOST:PORT]',
+  description:
+    "Watches the state directory's config, builds Envoy configuration for every connected proxy and\n" +
+    'serves it over xDS (ADS, state of the world and delta). Monitoring on 15014: /ready, /metrics,\n' +
+    '/debug/syncz, /debug/configz, /debug/registryz, /debug/config_dump?proxyID=POD.NS.\n' +
+    'Runs in the foreground until interrupted.',
+  flags: [
+    {
+      name: 'xds-address',
+      type: 'string',
+      value: 'HOST:PORT',
+      help: 'xDS listen address (default 127.0.0.1:15010)',
+    },
+    {
+      name: 'monitoring-address',
+      type: 'string',
+      value: 'HOST:PORT',
+      help: 'monitoring listen address (default 127.0.0.1:15014)',
+    },
+    {
+      name: 'debounce-quiet',
+      type: 'string',
+      value: 'MS',
+      help: 'push after this long without config changes (default 100)',
+    },
+    {
+      name: 'debounce-max',
+      type: 'string',
+      value: 'MS',
+      help: 'push at the latest this long after a change (default 10000)',
+    },
+  ],
+  examples: [
+    'trellis control-plane',
+    'trellis control-plane --xds-address 127.0.0.1:0 --monitoring-address 127.0.0.1:0',
+  ],
+  async run(args, { io, openStore }) {
+    if (args.positional.length > 0) throw new UsageError('control-plane takes no arguments');
+    const monitoring = flagString(args, 'monitoring-address') ?? '127.0.0.1:15014';
+    const colon = monitoring.lastIndexOf(':');
+    const monitoringPort = intFlag(
+      colon < 0 ? undefined : monitoring.slice(colon + 1),
+      'monitoring-address port',
+      0,
+      65535,
+    );
+    if (colon < 0 || monitoringPort === undefined)
+      throw new UsageError('--monitoring-address must be HOST:PORT');
+    const quietMs = intFlag(flagString(args, 'debounce-quiet'), 'debounce-quiet', 0, 60_000);
+    const maxMs = intFlag(flagString(args, 'debounce-max'), 'debounce-max', 0, 600_000);
+    const store = await openStore();
+    let cp: ControlPlane;
+    try {
+      cp = await ControlPlane.start({
+        store,
+        xdsAddress: flagString(args, 'xds-address') ?? '127.0.0.1:15010',
+        monitoringHost: monitoring.slice(0, colon),
+        monitoringPort,
+        ...(quietMs !== undefined || maxMs !== undefined
+          ? {
+              debounce: {
+                ...(quietMs !== undefined ? { quietMs } : {}),
+                ...(maxMs !== undefined ? { maxMs } : {}),
+              },
+            }
+          : {}),
+        log: (level, message, fields) =>
+          io.stderr(
+            `${new Date().toISOString()} ${level} ${message}${fields ? ' ' + JSON.stringify(fields) : ''}\n`,
+          ),
+      });
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+    const host = monitoring.slice(0, colon);
+    io.stdout(
+      `control plane ready: xDS on ${(flagString(args, 'xds-address') ?? '127.0.0.1:15010').replace(/:\d+$/, '')}:${cp.xdsPort}, ` +
+        `monitoring on http://${host}:${cp.monitoringPort}\n`,
+    );
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    io.stderr('control plane stopping\n');
+    await cp.close();
+    await store.close();
+    return 0;
+  },
+};
