@@ -4,3 +4,4 @@ export * from './config-dump.js';
 export * from './monitoring-server.js';
 export * from './translation-source.js';
 export * from './control-plane.js';
+export * from './scope-key.js';

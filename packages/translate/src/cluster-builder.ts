@@ -21,7 +21,7 @@ import {
   passthroughCluster,
 } from './cluster-special.js';
 import type { ClusterJson } from './cluster-types.js';
-import type { Proxy } from './proxy.js';
+import type { Proxy, ResourcePart } from './proxy.js';
 
 export type { ClusterGenerationOptions } from './cluster-context.js';
 
@@ -34,6 +34,7 @@ export function generateClusters(
   proxy: Proxy,
   names?: readonly string[],
   opts: ClusterGenerationOptions = {},
+  part: ResourcePart = 'all',
 ): ClusterJson[] {
   const ctx = clusterContext(snapshot, proxy, opts);
   const wanted = names ? new Set(names) : undefined;
@@ -43,11 +44,10 @@ export function generateClusters(
   if (ctx.grpc) clusters = grpcClusters(ctx, services, filter);
   else if (ctx.sidecar)
     clusters = [
-      ...outboundClusters(ctx, services, filter),
-      blackHoleCluster(ctx),
-      passthroughCluster(ctx),
-      ...inboundClusters(ctx),
-      inboundPassthroughCluster(ctx),
+      ...(part !== 'inbound'
+        ? [...outboundClusters(ctx, services, filter), blackHoleCluster(ctx), passthroughCluster(ctx)]
+        : []),
+      ...(part !== 'outbound' ? [...inboundClusters(ctx), inboundPassthroughCluster(ctx)] : []),
     ];
   else clusters = [...outboundClusters(ctx, services, filter), blackHoleCluster(ctx)];
   const seen = new Set<string>();

@@ -20,7 +20,7 @@ import {
   buildHttpProxyListener,
   buildVirtualOutboundListener,
 } from './listener-virtual-outbound.js';
-import { isProxylessGrpc, type Proxy } from './proxy.js';
+import { isProxylessGrpc, type Proxy, type ResourcePart } from './proxy.js';
 import { buildSidecarOutboundRouteConfig } from './route-config.js';
 import { buildProxyContext, type ProxyContext } from './sidecar-scope-context.js';
 import { DEFAULT_MESH_TRAFFIC, type MeshTrafficDefaults } from './sidecar-scope-options.js';
@@ -57,17 +57,21 @@ function listenersFor(
   ctx: ProxyContext,
   names: readonly string[] | undefined,
   opts: TranslateOptions,
+  part: ResourcePart,
 ): Listener[] {
   if (isProxylessGrpc(ctx.proxy)) return buildGrpcListeners(ctx, names ?? []);
   let out: Listener[];
   if (ctx.proxy.type === 'router') out = buildGatewayListeners(ctx, mergeGateways(ctx));
   else {
-    out = [...buildSidecarOutboundListeners(ctx)];
-    const httpProxy = buildHttpProxyListener(ctx);
-    if (httpProxy) out.push(httpProxy);
-    const virtual = buildVirtualOutboundListener(ctx);
-    if (virtual) out.push(virtual);
-    out.push(...buildSidecarInboundListeners(ctx, opts.inbound));
+    out = [];
+    if (part !== 'inbound') {
+      out.push(...buildSidecarOutboundListeners(ctx));
+      const httpProxy = buildHttpProxyListener(ctx);
+      if (httpProxy) out.push(httpProxy);
+      const virtual = buildVirtualOutboundListener(ctx);
+      if (virtual) out.push(virtual);
+    }
+    if (part !== 'outbound') out.push(...buildSidecarInboundListeners(ctx, opts.inbound));
   }
   if (names && names.length > 0) {
     const wanted = new Set(names);
@@ -85,8 +89,9 @@ export function generateListeners(
   proxy: Proxy,
   names?: readonly string[],
   opts: TranslateOptions = {},
+  part: ResourcePart = 'all',
 ): Listener[] {
-  return listenersFor(contextOf(snapshot, proxy, opts), names, opts);
+  return listenersFor(contextOf(snapshot, proxy, opts), names, opts, part);
 }
 
 /** The route configuration names the listeners fetch over RDS, sorted. */
@@ -137,7 +142,8 @@ export function generateRoutes(
   opts: TranslateOptions = {},
 ): RouteConfiguration[] {
   const ctx = contextOf(snapshot, proxy, opts);
-  const wanted = names ?? routeNamesOf(listenersFor(ctx, undefined, opts));
+  // Inbound listeners carry their routes inline, so only the outbound part names RDS configs.
+  const wanted = names ?? routeNamesOf(listenersFor(ctx, undefined, opts, 'outbound'));
   return byName(routesFor(ctx, wanted, opts));
 }
 
@@ -148,7 +154,7 @@ export function generate(
   opts: TranslateOptions = {},
 ): GeneratedResources {
   const ctx = contextOf(snapshot, proxy, opts);
-  const listeners = listenersFor(ctx, undefined, opts);
+  const listeners = listenersFor(ctx, undefined, opts, 'all');
   const routes = byName(routesFor(ctx, routeNamesOf(listeners), opts));
   const clusters = generateClusters(snapshot, proxy, undefined, opts.clusters);
   const endpoints = generateEndpoints(snapshot, proxy, undefined, opts.clusters);

@@ -51,6 +51,13 @@ export interface Proxy {
   readonly metadata: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * Which part of a sidecar's clusters or listeners to generate. The outbound part depends only on
+ * the proxy's scope (namespace, selected labels, locality ...) and can be shared by proxies of one
+ * scope; the inbound part is the workload's own. Gateways and gRPC clients have no inbound part.
+ */
+export type ResourcePart = 'all' | 'outbound' | 'inbound';
+
 /** What `proxyFromNode` reads: an xDS Node in its JSON form. */
 export interface NodeLike {
   readonly id?: string;

@@ -1,0 +1,62 @@
+// The scope of a sidecar: every proxy attribute the *outbound* part of its configuration
+// depends on. Sidecars with equal scope keys get identical outbound listeners, routes, clusters
+// and endpoints, so the control plane builds and encodes them once per scope, not per proxy.
+import { isIP } from 'node:net';
+import type { Snapshot } from '@trellis/registry';
+import type { Proxy } from '@trellis/translate';
+
+type J = Record<string, unknown>;
+const obj = (v: unknown): J =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as J) : {};
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+
+/**
+ * The label keys any selector of the snapshot looks at (Sidecar and DestinationRule workload
+ * selectors, VirtualService sourceLabels, locality failoverPriority). Only the values of these
+ * keys can make two proxies' outbound configuration differ.
+ */
+export function selectorLabelKeys(snapshot: Snapshot): string[] {
+  const keys = new Set<string>();
+  const addLabels = (v: unknown): void => {
+    for (const k of Object.keys(obj(v))) keys.add(k);
+  };
+  for (const o of snapshot.objects) {
+    const spec = obj(o.spec);
+    if (o.kind === 'Sidecar' || o.kind === 'DestinationRule')
+      addLabels(obj(spec.workloadSelector).labels);
+    if (o.kind === 'DestinationRule') {
+      const policies = [spec.trafficPolicy, ...arr(spec.subsets).map((s) => obj(s).trafficPolicy)];
+      for (const p of policies) {
+        const lb = obj(obj(p).loadBalancer);
+        for (const k of arr(obj(lb.localityLbSetting).failoverPriority))
+          if (typeof k === 'string') keys.add(k.split('=')[0]!);
+        for (const pl of arr(obj(p).portLevelSettings))
+          for (const k of arr(obj(obj(obj(pl).loadBalancer).localityLbSetting).failoverPriority))
+            if (typeof k === 'string') keys.add(k.split('=')[0]!);
+      }
+    }
+    if (o.kind === 'VirtualService')
+      for (const section of ['http', 'tcp', 'tls'])
+        for (const rule of arr(spec[section]))
+          for (const m of arr(obj(rule).match)) addLabels(obj(m).sourceLabels);
+  }
+  return [...keys].sort();
+}
+
+/** The scope key of a sidecar; undefined for proxies whose output is not shared (gateways, gRPC clients). */
+export function scopeKey(proxy: Proxy, labelKeys: readonly string[]): string | undefined {
+  if (proxy.type !== 'sidecar' || proxy.generator === 'grpc') return undefined;
+  const families = [...new Set(proxy.ipAddresses.map((ip) => isIP(ip)))].sort().join('');
+  const md = proxy.metadata;
+  return JSON.stringify([
+    proxy.namespace,
+    labelKeys.map((k) => proxy.labels[k] ?? null),
+    proxy.workload?.locality ?? proxy.labels['istio-locality'] ?? null,
+    proxy.workload?.network ?? md.NETWORK ?? null,
+    proxy.clusterId,
+    proxy.dnsDomain,
+    families,
+    proxy.interceptionMode,
+    proxy.httpProxyPort ?? null,
+  ]);
+}
