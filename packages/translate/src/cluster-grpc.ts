@@ -14,7 +14,7 @@
 //   parameters, which gRPC rejects.
 import type { LoadBalancerSettings } from '@trellis/api';
 import type { Service, ServicePort } from '@trellis/registry';
-import { applyEdsConfig } from './cluster-base.js';
+import { applyEdsConfig, configPath, setIstioMetadata } from './cluster-base.js';
 import type { ClusterContext } from './cluster-context.js';
 import { draftOf, type ClusterDraft } from './cluster-draft.js';
 import { outboundClusterName } from './listener-names.js';
@@ -91,6 +91,8 @@ export function grpcClustersForPort(
           : service.serviceAccounts;
       d.cluster.transportSocket = tlsTransportSocket(grpcUpstreamTlsContext(sans));
     }
+    // Which DestinationRule shaped the cluster, as istiod records it (istioctl proxy-config shows it).
+    if (rule) setIstioMetadata(d, 'config', configPath(rule));
     applyEdsConfig(d);
     out.push(d.cluster);
   }
