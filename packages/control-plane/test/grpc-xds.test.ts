@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
 import type { KubeObject } from '@trellis/api';
+import { TYPE_URL } from '@trellis/envoy';
 import { keyOf, openFileStore, type ConfigStore } from '@trellis/config';
 import {
   echoPackage,
@@ -410,8 +411,14 @@ describe('proxyless gRPC through trellis control-plane', () => {
       await eventually(c, (r) => r.version === 'v1');
       const extra = await startEchoServer('echo-v1-1', 'v1');
       servers.push(extra);
+      const pushesBefore = new Map(cp.xds.stats.pushes);
       await put(pod('echo-v1-1', 'v1', extra.port));
       await eventually(c, (r) => r.server === 'echo-v1-1');
+      // Only endpoints changed, so only EDS was sent again.
+      const sent = (t: string) => (cp.xds.stats.pushes.get(t) ?? 0) - (pushesBefore.get(t) ?? 0);
+      assert.ok(sent(TYPE_URL.ClusterLoadAssignment) > 0, 'EDS was not pushed');
+      for (const t of [TYPE_URL.Cluster, TYPE_URL.Listener, TYPE_URL.RouteConfiguration])
+        assert.equal(sent(t), 0, `${t} was pushed`);
       await remove(pod('echo-v1-1', 'v1', extra.port));
       // Once the endpoint is gone, calls only reach the first replica.
       await eventually(c, (r) => r.server === 'echo-v1-0');
