@@ -206,16 +206,7 @@ export class ControlPlane {
    */
   #onAck(proxy: ProxyInfo): void {
     const since = this.#pending.get(proxy.nodeId);
-    if (since === undefined) return;
-    const status = this.xds.connection(proxy.nodeId);
-    if (!status) return;
-    let sentSince = false;
-    for (const t of status.types) {
-      if (!t.lastSent) continue;
-      if (t.lastAcked?.version !== t.lastSent.version) return;
-      if (t.lastSent.time >= since) sentSince = true;
-    }
-    if (!sentSince) return;
+    if (since === undefined || !this.xds.convergedSince(proxy.nodeId, since)) return;
     this.#pending.delete(proxy.nodeId);
     this.#convergence.observe({}, (Date.now() - since) / 1000);
   }

@@ -275,6 +275,9 @@ describe('proxyless gRPC through trellis control-plane', () => {
         .map((x) => x.connectionId)
         .sort();
       assert.deepEqual(afterIds, before, 'the xDS stream was not re-established');
+      // The proxy acknowledged the change, so its convergence time was recorded.
+      const converged = /^pilot_proxy_convergence_time_count (\d+)$/m.exec(cp.metrics.render());
+      assert.ok(converged && Number(converged[1]) > 0, 'no convergence time recorded');
     } finally {
       c.close();
     }

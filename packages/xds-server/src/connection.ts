@@ -215,6 +215,22 @@ export abstract class Connection<S extends TypeState = TypeState> {
     if (p) for (const w of p.waiters) w();
   }
 
+  /**
+   * Whether every type sent at or after `since` and every type sent at all is acknowledged at
+   * the version sent, and something was sent since then: the proxy has converged on a change
+   * made at `since`. Cheap: no copies (it runs on every ACK).
+   */
+  convergedSince(since: number): boolean {
+    let sentSince = false;
+    for (const st of this.types.values()) {
+      const sent = st.lastSent;
+      if (!sent) continue;
+      if (st.lastAcked?.version !== sent.version) return false;
+      if (sent.time >= since) sentSince = true;
+    }
+    return sentSince;
+  }
+
   status(): ConnectionStatus {
     return {
       connectionId: this.id,

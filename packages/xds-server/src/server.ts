@@ -151,6 +151,13 @@ export class XdsServer {
   }
 
   /** The newest stream of a proxy, by node id. */
+  /** Whether the proxy's newest connection has converged on a change made at `since` (see Connection). */
+  convergedSince(nodeId: string, since: number): boolean {
+    let found: Connection | undefined;
+    for (const c of this.conns.values()) if (c.proxy.nodeId === nodeId) found = c;
+    return found?.convergedSince(since) ?? false;
+  }
+
   connection(nodeId: string): ConnectionStatus | undefined {
     let found: Connection | undefined;
     for (const c of this.conns.values()) if (c.proxy.nodeId === nodeId) found = c;
