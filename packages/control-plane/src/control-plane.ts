@@ -166,8 +166,7 @@ export class ControlPlane {
     this.#triggers.inc({ type: diff.scope === 'eds' ? 'endpoint' : 'config' });
     const full: string[] = [];
     const eds: string[] = [];
-    for (const c of this.xds.connections()) {
-      const p = c.proxy;
+    for (const p of this.xds.proxies()) {
       const workload = snapshot.workload('Pod', p.namespace, p.podName);
       const effect = affectsProxy(diff, {
         namespace: p.namespace,
@@ -212,7 +211,7 @@ export class ControlPlane {
   }
 
   #onDisconnect(status: ConnectionStatus): void {
-    if (this.xds.connections().some((c) => c.proxy.nodeId === status.proxy.nodeId)) return;
+    if (this.xds.hasProxy(status.proxy.nodeId)) return;
     this.source.forget(status.proxy.nodeId);
     this.#pending.delete(status.proxy.nodeId);
   }

@@ -151,6 +151,17 @@ export class XdsServer {
   }
 
   /** The newest stream of a proxy, by node id. */
+  /** The proxies connected now, one entry per stream (no status is built: cheap enough per push). */
+  proxies(): ProxyInfo[] {
+    return [...this.conns.values()].map((c) => c.proxy);
+  }
+
+  /** Whether any stream of this node is connected. */
+  hasProxy(nodeId: string): boolean {
+    for (const c of this.conns.values()) if (c.proxy.nodeId === nodeId) return true;
+    return false;
+  }
+
   /** Whether the proxy's newest connection has converged on a change made at `since` (see Connection). */
   convergedSince(nodeId: string, since: number): boolean {
     let found: Connection | undefined;
