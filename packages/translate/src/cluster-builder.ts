@@ -45,7 +45,11 @@ export function generateClusters(
   else if (ctx.sidecar)
     clusters = [
       ...(part !== 'inbound'
-        ? [...outboundClusters(ctx, services, filter), blackHoleCluster(ctx), passthroughCluster(ctx)]
+        ? [
+            ...outboundClusters(ctx, services, filter),
+            blackHoleCluster(ctx),
+            passthroughCluster(ctx),
+          ]
         : []),
       ...(part !== 'outbound' ? [...inboundClusters(ctx), inboundPassthroughCluster(ctx)] : []),
     ];
