@@ -4,3 +4,4 @@ export * from './result.js';
 export * from './deep.js';
 export * from './metrics.js';
 export * from './debounce.js';
+export * from './manual-timers.js';

@@ -2,41 +2,7 @@
 // time, and errors that do not stop it. No test sleeps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Debouncer, type FlushInfo, type TimerApi } from '../src/index.js';
-
-/** Timers driven by `advance(ms)`. */
-class ManualTimers implements TimerApi {
-  #now = 0;
-  #seq = 0;
-  readonly #timers = new Map<number, { due: number; fn: () => void }>();
-  now(): number {
-    return this.#now;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.#seq;
-    this.#timers.set(id, { due: this.#now + ms, fn });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.#timers.delete(h as number);
-  }
-  get pending(): number {
-    return this.#timers.size;
-  }
-  advance(ms: number): void {
-    const end = this.#now + ms;
-    for (;;) {
-      let next: [number, { due: number; fn: () => void }] | undefined;
-      for (const e of this.#timers)
-        if (e[1].due <= end && (!next || e[1].due < next[1].due)) next = e;
-      if (!next) break;
-      this.#timers.delete(next[0]);
-      this.#now = next[1].due;
-      next[1].fn();
-    }
-    this.#now = end;
-  }
-}
+import { Debouncer, ManualTimers, type FlushInfo } from '../src/index.js';
 
 function setup(opts: { quietMs?: number; maxMs?: number } = {}) {
   const timers = new ManualTimers();
