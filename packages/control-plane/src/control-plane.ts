@@ -287,15 +287,7 @@ export class ControlPlane {
     m.gaugeFrom('pilot_virt_services', 'VirtualServices known to the control plane.', [], () => [
       [{}, this.snapshot?.virtualServices.length ?? 0],
     ]);
-    m.gaugeFrom(
-      'pilot_xds_push_time_seconds_sum',
-      'Total time spent writing pushes, in seconds.',
-      [],
-      () => [[{}, stats.pushTime.sum / 1000]],
-    );
-    m.gaugeFrom('pilot_xds_push_time_seconds_count', 'Pushes timed.', [], () => [
-      [{}, stats.pushTime.count],
-    ]);
+    m.register(stats.pushTime);
     m.gaugeFrom('pilot_config_problems', 'Objects the registry could not use.', [], () => [
       [{}, this.snapshot?.problems.length ?? 0],
     ]);

@@ -210,6 +210,10 @@ export class MetricsRegistry {
     this.metrics.set(m.name, m);
     return m;
   }
+  /** Adds a metric made elsewhere (e.g. a component's own histogram). */
+  register<M extends Counter | Gauge | Histogram>(m: M): M {
+    return this.add(m);
+  }
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
     return this.add(new Counter(name, help, labelNames));
   }

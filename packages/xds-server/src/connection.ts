@@ -262,7 +262,7 @@ export abstract class Connection<S extends TypeState = TypeState> {
   protected recordSent(st: S, record: SentRecord, requestedAt: number): void {
     st.lastSent = record;
     XdsStats.bump(this.ctx.stats.pushes, st.typeUrl);
-    this.ctx.stats.pushTime.observe(Math.max(0, this.ctx.clock.now() - requestedAt));
+    this.ctx.stats.pushTime.observe({}, Math.max(0, this.ctx.clock.now() - requestedAt) / 1000);
   }
 
   protected recordAck(st: S, ack: AckRecord): void {

@@ -1,35 +1,8 @@
-// Counters and a push-time histogram, shaped for Prometheus exposition later.
+// Counters and a push-time histogram (a core Prometheus histogram the control plane registers).
+import { Histogram } from '@trellis/core';
 
-/** A cumulative histogram with fixed upper bounds (milliseconds). */
-export class Histogram {
-  readonly bounds: readonly number[];
-  readonly counts: number[];
-  count = 0;
-  sum = 0;
-  constructor(bounds: readonly number[]) {
-    this.bounds = bounds;
-    this.counts = bounds.map(() => 0);
-  }
-  observe(value: number): void {
-    this.count++;
-    this.sum += value;
-    for (let i = 0; i < this.bounds.length; i++) {
-      if (value <= (this.bounds[i] as number)) (this.counts[i] as number)++;
-    }
-  }
-  /** Counts per bucket as Prometheus `le` pairs (cumulative), plus +Inf. */
-  buckets(): { le: number; count: number }[] {
-    return [
-      ...this.bounds.map((le, i) => ({ le, count: this.counts[i] ?? 0 })),
-      { le: Infinity, count: this.count },
-    ];
-  }
-}
-
-/** Default push-time buckets in milliseconds. */
-export const PUSH_TIME_BUCKETS_MS: readonly number[] = [
-  1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
-];
+/** Push-time buckets in seconds (Istio's pilot_xds_push_time buckets). */
+export const PUSH_TIME_BUCKETS_S: readonly number[] = [0.01, 0.1, 1, 3, 5, 10, 20, 30];
 
 /** Counters of the xDS server (by type short name where it matters). */
 export class XdsStats {
@@ -45,10 +18,15 @@ export class XdsStats {
   rejectedStreams = 0;
   /** Errors thrown by the resource source. */
   sourceErrors = 0;
-  /** Time from a push (or request) to its response being written, in ms. */
+  /** Time from a push (or request) to its response being written, in seconds. */
   readonly pushTime: Histogram;
-  constructor(buckets: readonly number[] = PUSH_TIME_BUCKETS_MS) {
-    this.pushTime = new Histogram(buckets);
+  constructor(buckets: readonly number[] = PUSH_TIME_BUCKETS_S) {
+    this.pushTime = new Histogram(
+      'pilot_xds_push_time',
+      'Time from a push or request to its response being written, in seconds.',
+      [],
+      buckets,
+    );
   }
   /** Increments a counter of a map. */
   static bump(map: Map<string, number>, key: string): void {
