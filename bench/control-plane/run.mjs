@@ -187,7 +187,7 @@ function counters(m) {
   const pick = {};
   for (const [k, v] of m)
     if (
-      /^pilot_(xds|xds_pushes|xds_acks|total_xds_rejects|xds_resources_generated|push_triggers|xds_generate_errors|xds_push_time_seconds_sum|xds_push_time_seconds_count|services|virt_services|config_problems)(_total)?(\{|$)/.test(
+      /^pilot_(xds|xds_pushes|xds_acks|total_xds_rejects|xds_resources_generated|push_triggers|xds_generate_errors|xds_push_time_sum|xds_push_time_count|services|virt_services|config_problems)(_total)?(\{|$)/.test(
         k,
       )
     )
