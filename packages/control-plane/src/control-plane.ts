@@ -160,7 +160,12 @@ export class ControlPlane {
 
   #onSnapshot(snapshot: Snapshot, diff: SnapshotDiff): Promise<void> {
     const first = this.source.snapshot === undefined;
-    this.source.setSnapshot(snapshot, diff.scope === 'eds');
+    this.source.setSnapshot(snapshot, {
+      endpointsOnly: diff.scope === 'eds',
+      endpointHosts: diff.endpoints.map((e) => e.hostname),
+      kinds: diff.changed.map((c) => c.kind),
+      workloads: diff.workloads,
+    });
     if (first || diff.scope === 'none') return Promise.resolve();
     const now = Date.now();
     this.#triggers.inc({ type: diff.scope === 'eds' ? 'endpoint' : 'config' });

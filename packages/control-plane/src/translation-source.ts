@@ -1,10 +1,15 @@
 // The xDS server's ResourceSource, backed by translation of the current snapshot.
 //
 // Sidecars that share a scope (scope-key.ts) share their outbound resources: those are
-// generated and encoded once per scope and per configuration version. Each proxy adds only its
-// own inbound listeners and clusters. Versions are per type: listeners, routes and clusters keep
-// the version of the last configuration change (plus a digest of the proxy's inbound part), so
-// an endpoint-only change re-sends nothing but EDS; endpoints take the snapshot version.
+// generated and encoded once per scope, and handed to the server as one immutable group it
+// encodes once and sends to every proxy of the scope. Each proxy adds only its own inbound
+// listeners and clusters.
+//
+// Versions follow content. A shared part keeps its version (and its identity) for as long as
+// rebuilding it gives the same bytes, so a change that does not alter a proxy's clusters does not
+// re-send them. An endpoint-only change rebuilds only the load assignments of the services whose
+// endpoints changed, and says so (`incremental`): a proxy holding the previous EDS version is
+// sent just those.
 import { createHash } from 'node:crypto';
 import { TYPE_URL, encodeResource, type EncodedAny } from '@trellis/envoy';
 import type { Snapshot } from '@trellis/registry';
@@ -18,33 +23,131 @@ import {
   type ResourcePart,
   type TranslateOptions,
 } from '@trellis/translate';
-import type { ProxyInfo, ResourceSet, ResourceSource } from '@trellis/xds-server';
+import {
+  UnionMap,
+  type ProxyInfo,
+  type ResourceSet,
+  type ResourceSource,
+} from '@trellis/xds-server';
 import { TrellisError } from '@trellis/core';
-import { scopeKey, selectorLabelKeys } from './scope-key.js';
+import { scopeKey, selectorLabelKeys, specialNamespaces } from './scope-key.js';
 
 interface Named {
   readonly name?: string;
   readonly clusterName?: string;
 }
 
-/** Resources of one type, JSON and encoded, by name. */
+/** Resources of one type, JSON and encoded, by name: immutable once built. */
 interface Part {
+  /** Unique among all parts ever built (a proxy compares it with what it was sent). */
+  readonly version: string;
   readonly json: readonly Named[];
   readonly encoded: ReadonlyMap<string, EncodedAny>;
+  /** A proxy of the scope, to rebuild some of the part's resources from. */
+  readonly proxy: Proxy;
+  /** When built as an increment: the part it differs from, and in which names. */
+  readonly incremental?: { readonly from: string; readonly changed: ReadonlySet<string> };
 }
 
-interface CacheEntry {
-  readonly version: string;
-  /** Every resource of the type, encoded, by name (the wildcard view). */
-  readonly all: ReadonlyMap<string, EncodedAny>;
-  /** The JSON resources, for config dumps. */
-  readonly json: readonly Named[];
+/** A shared part and the snapshot version it is current for. */
+interface SharedEntry {
+  part: Part;
+  current: string;
+}
+
+/** What a proxy was last given for a type. */
+interface ProxyEntry {
+  /** Snapshot version it is current for. */
+  at: string;
+  readonly set: ResourceSet;
+  readonly json: readonly (readonly Named[])[];
 }
 
 const nameOf = (r: Named): string => r.name ?? r.clusterName ?? '';
 
 /** Types whose output is split into a shared outbound part and a per-proxy inbound part. */
 const SPLIT_TYPES: ReadonlySet<string> = new Set([TYPE_URL.Listener, TYPE_URL.Cluster]);
+
+/** The service host of an `outbound|PORT|SUBSET|HOST` cluster name, if it is one. */
+function hostOfCluster(name: string): string | undefined {
+  const parts = name.split('|');
+  return parts.length === 4 && parts[0] === 'outbound' ? parts[3] : undefined;
+}
+
+function sameEncoded(
+  a: ReadonlyMap<string, EncodedAny>,
+  b: ReadonlyMap<string, EncodedAny>,
+): boolean {
+  if (a.size !== b.size) return false;
+  for (const [n, r] of a) {
+    const o = b.get(n);
+    if (!o || o.typeUrl !== r.typeUrl || !Buffer.from(o.value).equals(r.value)) return false;
+  }
+  return true;
+}
+
+function digestOf(encoded: ReadonlyMap<string, EncodedAny>): string {
+  const h = createHash('sha256');
+  for (const n of [...encoded.keys()].sort())
+    h.update(n).update((encoded.get(n) as EncodedAny).value);
+  return h.digest('hex').slice(0, 12);
+}
+
+/** What a new snapshot changed, as far as reusing earlier output goes. */
+export interface SnapshotChange {
+  /** Only endpoints changed: listeners, routes and clusters are kept. */
+  readonly endpointsOnly?: boolean;
+  /** With `endpointsOnly`: the hosts of the services whose endpoints changed. */
+  readonly endpointHosts?: Iterable<string>;
+  /** Kinds of the objects that changed; a type none of them can affect is kept. */
+  readonly kinds?: Iterable<string>;
+  /** Pods and WorkloadEntries that changed: their own proxies' output is rebuilt in full. */
+  readonly workloads?: Iterable<{ readonly namespace: string; readonly name: string }>;
+}
+
+/**
+ * Kinds that cannot change a sidecar's resources of a type (as istiod's per-type skip lists).
+ * VirtualServices shape clusters only through Sidecar egress scoping, checked separately.
+ */
+const NO_EFFECT: Readonly<Record<string, ReadonlySet<string>>> = {
+  [TYPE_URL.Cluster]: new Set([
+    'Gateway',
+    'AuthorizationPolicy',
+    'RequestAuthentication',
+    'Telemetry',
+    'WasmPlugin',
+    'ProxyConfig',
+  ]),
+  [TYPE_URL.ClusterLoadAssignment]: new Set([
+    'Gateway',
+    'AuthorizationPolicy',
+    'RequestAuthentication',
+    'Telemetry',
+    'WasmPlugin',
+    'ProxyConfig',
+    'PeerAuthentication',
+  ]),
+  [TYPE_URL.Listener]: new Set(['Gateway']),
+  [TYPE_URL.RouteConfiguration]: new Set([
+    'Gateway',
+    'AuthorizationPolicy',
+    'RequestAuthentication',
+    'PeerAuthentication',
+  ]),
+};
+
+/** Types whose output `kinds` cannot change (VirtualServices count only with no Sidecar). */
+function unaffectedTypes(snapshot: Snapshot, kinds: ReadonlySet<string>): Set<string> {
+  const out = new Set<string>();
+  if (kinds.size === 0) return out;
+  const sidecars = snapshot.objects.some((o) => o.kind === 'Sidecar');
+  for (const [type, none] of Object.entries(NO_EFFECT)) {
+    const vsOk =
+      !sidecars && (type === TYPE_URL.Cluster || type === TYPE_URL.ClusterLoadAssignment);
+    if ([...kinds].every((k) => none.has(k) || (k === 'VirtualService' && vsOk))) out.add(type);
+  }
+  return out;
+}
 
 export interface TranslationStats {
   /** Resources generated by translation, by type URL. */
@@ -56,13 +159,16 @@ export interface TranslationStats {
 
 export class TranslationSource implements ResourceSource {
   /** Per proxy (node id), per type: what it was last given. */
-  readonly #perProxy = new Map<string, Map<string, CacheEntry>>();
-  /** Shared outbound parts: `typeUrl | version | scope key` → part. Holds only current versions. */
-  readonly #shared = new Map<string, Part>();
+  readonly #perProxy = new Map<string, Map<string, ProxyEntry>>();
+  /** `namespace/pod` of each proxy in #perProxy. */
+  readonly #pods = new Map<string, string>();
+  /** Shared parts by `typeUrl | scope key`. */
+  readonly #shared = new Map<string, SharedEntry>();
   #snapshot: Snapshot | undefined;
-  /** Snapshot version of the last change that was not endpoint-only. */
-  #configVersion = '';
   #labelKeys: readonly string[] = [];
+  /** Namespaces whose clusters and endpoints may differ from others' (undefined: all). */
+  #special: ReadonlySet<string> | undefined;
+  #parts = 0;
   readonly stats: TranslationStats = { generated: new Map(), sharedBuilds: 0, sharedHits: 0 };
 
   constructor(private readonly options: TranslateOptions = {}) {}
@@ -73,19 +179,41 @@ export class TranslationSource implements ResourceSource {
   }
 
   /**
-   * Installs a new snapshot. `endpointsOnly` says the change touched nothing but endpoints, so
-   * listeners, routes and clusters keep their version (and their shared parts).
+   * Installs a new snapshot. `change` says what changed since the previous one, so output it
+   * cannot affect is kept (with its version) instead of being rebuilt: listeners, routes and
+   * clusters on an endpoint-only change, clusters and endpoints on a VirtualService change, and
+   * so on; load assignments of the services whose endpoints changed are rebuilt at once.
+   * Without `change`, everything is rebuilt (and re-versioned only where the bytes differ).
    */
-  setSnapshot(s: Snapshot, endpointsOnly = false): void {
+  setSnapshot(s: Snapshot, change: SnapshotChange = {}): void {
+    const prev = this.#snapshot?.version;
     this.#snapshot = s;
-    if (!endpointsOnly || this.#configVersion === '') {
-      this.#configVersion = s.version;
+    const endpointsOnly = change.endpointsOnly === true && prev !== undefined;
+    if (!endpointsOnly) {
       this.#labelKeys = selectorLabelKeys(s);
+      this.#special = specialNamespaces(s);
     }
-    for (const k of this.#shared.keys()) {
-      const [type, version] = k.split('|');
-      const current = type === TYPE_URL.ClusterLoadAssignment ? s.version : this.#configVersion;
-      if (version !== current) this.#shared.delete(k);
+    if (prev === undefined) return;
+    const unaffected = endpointsOnly
+      ? new Set<string>([TYPE_URL.Listener, TYPE_URL.RouteConfiguration, TYPE_URL.Cluster])
+      : unaffectedTypes(s, new Set(change.kinds ?? []));
+    const hosts = endpointsOnly && change.endpointHosts ? new Set(change.endpointHosts) : undefined;
+    for (const [k, e] of this.#shared) {
+      if (e.current !== prev) continue;
+      const type = k.slice(0, k.indexOf('|'));
+      if (unaffected.has(type)) e.current = s.version;
+      else if (hosts && type === TYPE_URL.ClusterLoadAssignment) {
+        e.part = this.#increment(s, e.part, hosts);
+        e.current = s.version;
+      }
+    }
+    // A proxy's own entries follow its workload too: those of changed workloads are rebuilt.
+    const touched = new Set([...(change.workloads ?? [])].map((w) => `${w.namespace}/${w.name}`));
+    for (const [nodeId, perType] of this.#perProxy) {
+      const pod = this.#pods.get(nodeId);
+      if (pod !== undefined && touched.has(pod)) continue;
+      for (const [type, e] of perType)
+        if (e.at === prev && unaffected.has(type) && SPLIT_TYPES.has(type)) e.at = s.version;
     }
   }
 
@@ -96,6 +224,7 @@ export class TranslationSource implements ResourceSource {
   /** Forgets a disconnected proxy. */
   forget(nodeId: string): void {
     this.#perProxy.delete(nodeId);
+    this.#pods.delete(nodeId);
   }
 
   #proxyOf(snapshot: Snapshot, info: ProxyInfo): Proxy {
@@ -132,7 +261,7 @@ export class TranslationSource implements ResourceSource {
       case TYPE_URL.Cluster:
         return generateClusters(snapshot, proxy, undefined, o.clusters, part);
       case TYPE_URL.ClusterLoadAssignment:
-        return generateEndpoints(snapshot, proxy, undefined, o.clusters);
+        return generateEndpoints(snapshot, proxy, names, o.clusters);
       case TYPE_URL.Secret:
         return [];
       default:
@@ -143,14 +272,18 @@ export class TranslationSource implements ResourceSource {
     }
   }
 
-  #encode(typeUrl: string, json: readonly Named[]): Part {
+  #encode(typeUrl: string, json: readonly Named[]): Map<string, EncodedAny> {
     const encoded = new Map<string, EncodedAny>();
     for (const r of json) encoded.set(nameOf(r), encodeResource(typeUrl, r));
     this.stats.generated.set(typeUrl, (this.stats.generated.get(typeUrl) ?? 0) + json.length);
-    return { json, encoded };
+    return encoded;
   }
 
-  /** The shared part of a type for a scope, built on first use. */
+  #newVersion(snapshot: Snapshot): string {
+    return `${snapshot.version}-${++this.#parts}`;
+  }
+
+  /** The shared part of a type for a scope, built (or brought up to date) on first use. */
   #sharedPart(
     snapshot: Snapshot,
     proxy: Proxy,
@@ -158,21 +291,71 @@ export class TranslationSource implements ResourceSource {
     key: string,
     part: ResourcePart,
   ): Part {
-    const version =
-      typeUrl === TYPE_URL.ClusterLoadAssignment ? snapshot.version : this.#configVersion;
-    const k = `${typeUrl}|${version}|${key}`;
-    const hit = this.#shared.get(k);
-    if (hit) {
+    const k = `${typeUrl}|${key}`;
+    const entry = this.#shared.get(k);
+    if (entry && entry.current === snapshot.version) {
       this.stats.sharedHits++;
-      return hit;
+      return entry.part;
     }
-    const built = this.#encode(typeUrl, this.#translate(snapshot, proxy, typeUrl, undefined, part));
     this.stats.sharedBuilds++;
-    this.#shared.set(k, built);
+    const old = entry?.part;
+    const json = this.#translate(snapshot, proxy, typeUrl, undefined, part);
+    const encoded = this.#encode(typeUrl, json);
+    const built: Part =
+      old && sameEncoded(old.encoded, encoded)
+        ? old
+        : { version: this.#newVersion(snapshot), json, encoded, proxy };
+    this.#shared.set(k, { part: built, current: snapshot.version });
     return built;
   }
 
-  #entry(info: ProxyInfo, typeUrl: string, names: readonly string[] | undefined): CacheEntry {
+  /** Rebuilds the load assignments of the changed services only. */
+  #increment(snapshot: Snapshot, old: Part, hosts: ReadonlySet<string>): Part {
+    const names = [...old.encoded.keys()].filter((n) => {
+      const h = hostOfCluster(n);
+      return h === undefined || hosts.has(h);
+    });
+    if (names.length === 0) return old;
+    const json = this.#translate(snapshot, old.proxy, TYPE_URL.ClusterLoadAssignment, names, 'all');
+    const fresh = this.#encode(TYPE_URL.ClusterLoadAssignment, json);
+    const changed = new Set<string>();
+    for (const [n, r] of fresh) {
+      const o = old.encoded.get(n);
+      if (!o || !Buffer.from(o.value).equals(r.value)) changed.add(n);
+    }
+    // A name that is no longer generated would need a full response: rebuild in full.
+    if (names.some((n) => !fresh.has(n))) {
+      const all = this.#translate(
+        snapshot,
+        old.proxy,
+        TYPE_URL.ClusterLoadAssignment,
+        undefined,
+        'all',
+      );
+      return {
+        version: this.#newVersion(snapshot),
+        json: all,
+        encoded: this.#encode(TYPE_URL.ClusterLoadAssignment, all),
+        proxy: old.proxy,
+      };
+    }
+    if (changed.size === 0) return old;
+    const encoded = new Map(old.encoded);
+    for (const n of changed) encoded.set(n, fresh.get(n) as EncodedAny);
+    const byName = new Map(json.map((r) => [nameOf(r), r]));
+    const merged = old.json.map((r) =>
+      changed.has(nameOf(r)) ? (byName.get(nameOf(r)) as Named) : r,
+    );
+    return {
+      version: this.#newVersion(snapshot),
+      json: merged,
+      encoded,
+      proxy: old.proxy,
+      incremental: { from: old.version, changed },
+    };
+  }
+
+  #entry(info: ProxyInfo, typeUrl: string, names: readonly string[] | undefined): ProxyEntry {
     const snapshot = this.#snapshot;
     if (!snapshot)
       throw new TrellisError(
@@ -183,68 +366,81 @@ export class TranslationSource implements ResourceSource {
     if (!perType) {
       perType = new Map();
       this.#perProxy.set(info.nodeId, perType);
+      this.#pods.set(info.nodeId, `${info.namespace}/${info.podName}`);
     }
-    const isEds = typeUrl === TYPE_URL.ClusterLoadAssignment;
-    const baseVersion = isEds ? snapshot.version : this.#configVersion;
-    const cached = perType.get(typeUrl);
-    // Inbound parts follow the proxy's own workload, which may change with any snapshot.
-    const stable = isEds || typeUrl === TYPE_URL.RouteConfiguration;
     // Proxyless listeners depend on the names asked for, so they are not cached across requests.
     const namesMatter = info.proxyless && typeUrl === TYPE_URL.Listener;
-    if (
-      cached &&
-      !namesMatter &&
-      (stable
-        ? cached.version === baseVersion
-        : cached.version.startsWith(`${baseVersion}.`) &&
-          perType.get(`${typeUrl}@`)?.version === snapshot.version)
-    )
-      return cached;
+    const cached = perType.get(typeUrl);
+    if (cached && !namesMatter && cached.at === snapshot.version) return cached;
 
     const proxy = this.#proxyOf(snapshot, info);
-    const key = scopeKey(proxy, this.#labelKeys);
-    let json: Named[];
-    let all: Map<string, EncodedAny>;
-    let version = baseVersion;
+    const anyNamespace =
+      (typeUrl === TYPE_URL.Cluster || typeUrl === TYPE_URL.ClusterLoadAssignment) &&
+      this.#special !== undefined &&
+      !this.#special.has(proxy.namespace);
+    const key = scopeKey(proxy, this.#labelKeys, anyNamespace);
+    let entry: ProxyEntry;
     if (key === undefined) {
-      const p = this.#encode(typeUrl, this.#translate(snapshot, proxy, typeUrl, names, 'all'));
-      json = [...p.json];
-      all = new Map(p.encoded);
+      const json = this.#translate(
+        snapshot,
+        proxy,
+        typeUrl,
+        namesMatter ? names : undefined,
+        'all',
+      );
+      const encoded = this.#encode(typeUrl, json);
+      entry = {
+        at: snapshot.version,
+        set: { version: `${snapshot.version}.${digestOf(encoded)}`, resources: encoded },
+        json: [json],
+      };
     } else if (!SPLIT_TYPES.has(typeUrl)) {
       const p = this.#sharedPart(snapshot, proxy, typeUrl, key, 'all');
-      json = [...p.json];
-      all = new Map(p.encoded);
+      entry = {
+        at: snapshot.version,
+        set: {
+          version: p.version,
+          resources: p.encoded,
+          groups: [p.encoded],
+          ...(p.incremental ? { incremental: p.incremental } : {}),
+        },
+        json: [p.json],
+      };
     } else {
       const shared = this.#sharedPart(snapshot, proxy, typeUrl, key, 'outbound');
-      const own = this.#encode(
-        typeUrl,
-        this.#translate(snapshot, proxy, typeUrl, undefined, 'inbound'),
-      );
-      json = [...shared.json, ...own.json];
-      all = new Map([...shared.encoded, ...own.encoded]);
-      const digest = createHash('sha256');
-      for (const [n, r] of [...own.encoded].sort((a, b) => (a[0] < b[0] ? -1 : 1)))
-        digest.update(n).update(r.value);
-      version = `${baseVersion}.${digest.digest('hex').slice(0, 12)}`;
+      const ownJson = this.#translate(snapshot, proxy, typeUrl, undefined, 'inbound');
+      const own = this.#encode(typeUrl, ownJson);
+      const groups = [shared.encoded, own];
+      entry = {
+        at: snapshot.version,
+        set: {
+          version: `${shared.version}.${digestOf(own)}`,
+          resources: new UnionMap(groups),
+          groups,
+        },
+        json: [shared.json, ownJson],
+      };
     }
-    if (!stable) {
-      if (key === undefined) version = `${baseVersion}.${snapshot.version}`;
-      perType.set(`${typeUrl}@`, { version: snapshot.version, all: new Map(), json: [] });
-    }
-    const entry = { version, all, json };
     perType.set(typeUrl, entry);
     return entry;
   }
 
   resources(info: ProxyInfo, typeUrl: string, names: readonly string[] | undefined): ResourceSet {
-    const e = this.#entry(info, typeUrl, names);
-    if (names === undefined) return { version: e.version, resources: e.all };
+    const { set } = this.#entry(info, typeUrl, names);
+    if (names === undefined) return set;
+    let all = names.length === set.resources.size;
+    if (all) for (const n of names) if (!set.resources.has(n)) all = false;
+    if (all) return set;
     const picked = new Map<string, EncodedAny>();
     for (const n of names) {
-      const r = e.all.get(n);
+      const r = set.resources.get(n);
       if (r) picked.set(n, r);
     }
-    return { version: e.version, resources: picked };
+    return {
+      version: set.version,
+      resources: picked,
+      ...(set.incremental ? { incremental: set.incremental } : {}),
+    };
   }
 
   /** The JSON resources last generated for a proxy, by type (for /debug/config_dump). */
@@ -256,9 +452,8 @@ export class TranslationSource implements ResourceSource {
     const byType = new Map<string, readonly Named[]>();
     let version = '';
     for (const [t, e] of perType) {
-      if (t.endsWith('@')) continue;
-      byType.set(t, e.json);
-      if (t === TYPE_URL.ClusterLoadAssignment || version === '') version = e.version;
+      byType.set(t, e.json.flat());
+      if (t === TYPE_URL.ClusterLoadAssignment || version === '') version = e.set.version;
     }
     return { version, byType };
   }

@@ -13,7 +13,7 @@ import {
   proxyFromNode,
 } from '@trellis/translate';
 import { parseProxyInfo, type ProxyInfo } from '@trellis/xds-server';
-import { TranslationSource, scopeKey, selectorLabelKeys } from '../src/index.js';
+import { TranslationSource, scopeKey, selectorLabelKeys, specialNamespaces } from '../src/index.js';
 
 function service(name: string): KubeObject {
   return {
@@ -165,7 +165,10 @@ test('an endpoint-only change moves the EDS version and keeps the others', () =>
       : o,
   );
   const s2 = buildSnapshot(moved, { version: '2' }, s1);
-  src.setSnapshot(s2, true);
+  src.setSnapshot(s2, {
+    endpointsOnly: true,
+    endpointHosts: ['ratings.default.svc.cluster.local'],
+  });
   for (const t of [TYPE_URL.Listener, TYPE_URL.RouteConfiguration, TYPE_URL.Cluster])
     assert.equal(src.resources(p, t, undefined).version, before.get(t), t);
   assert.notEqual(
@@ -176,4 +179,178 @@ test('an endpoint-only change moves the EDS version and keeps the others', () =>
     served(src, p, TYPE_URL.ClusterLoadAssignment),
     direct(s2, p, TYPE_URL.ClusterLoadAssignment),
   );
+});
+
+test('an endpoint-only change is an increment naming only the changed load assignments', () => {
+  const src = new TranslationSource();
+  const s1 = buildSnapshot(BASE, { version: '1' });
+  src.setSnapshot(s1);
+  const p = info('details-0', '10.0.0.1', 'details');
+  const v1 = src.resources(p, TYPE_URL.ClusterLoadAssignment, undefined);
+  const moved = BASE.map((o) =>
+    o.metadata.name === 'ratings-0'
+      ? { ...o, status: { podIP: '10.0.0.9', conditions: [{ type: 'Ready', status: 'True' }] } }
+      : o,
+  );
+  const s2 = buildSnapshot(moved, { version: '2' }, s1);
+  src.setSnapshot(s2, {
+    endpointsOnly: true,
+    endpointHosts: ['ratings.default.svc.cluster.local'],
+  });
+  const v2 = src.resources(p, TYPE_URL.ClusterLoadAssignment, undefined);
+  assert.deepEqual(v2.incremental?.from, v1.version);
+  assert.deepEqual(
+    [...(v2.incremental?.changed ?? [])],
+    ['outbound|9080||ratings.default.svc.cluster.local'],
+  );
+  assert.deepEqual(
+    served(src, p, TYPE_URL.ClusterLoadAssignment),
+    direct(s2, p, TYPE_URL.ClusterLoadAssignment),
+  );
+  // Two endpoint-only changes in a row (nothing asked in between) still end up exact.
+  const s3 = buildSnapshot(
+    moved.map((o) =>
+      o.metadata.name === 'details-0'
+        ? { ...o, status: { podIP: '10.0.0.8', conditions: [{ type: 'Ready', status: 'True' }] } }
+        : o,
+    ),
+    { version: '3' },
+    s2,
+  );
+  src.setSnapshot(s3, {
+    endpointsOnly: true,
+    endpointHosts: ['details.default.svc.cluster.local'],
+  });
+  const back = buildSnapshot(BASE, { version: '4' }, s3);
+  src.setSnapshot(back, {
+    endpointsOnly: true,
+    endpointHosts: ['details.default.svc.cluster.local', 'ratings.default.svc.cluster.local'],
+  });
+  assert.deepEqual(
+    served(src, p, TYPE_URL.ClusterLoadAssignment),
+    direct(back, p, TYPE_URL.ClusterLoadAssignment),
+  );
+});
+
+test('versions follow content: a route change leaves clusters and endpoints at their version', () => {
+  const src = new TranslationSource();
+  const s1 = buildSnapshot(BASE, { version: '1' });
+  src.setSnapshot(s1);
+  const p = info('details-0', '10.0.0.1', 'details');
+  const before = new Map(TYPES.map((t) => [t, src.resources(p, t, undefined).version]));
+  const changed = BASE.map((o) =>
+    o.kind === 'VirtualService'
+      ? {
+          ...o,
+          spec: {
+            hosts: ['reviews'],
+            http: [{ timeout: '5s', route: [{ destination: { host: 'reviews' } }] }],
+          },
+        }
+      : o,
+  );
+  const s2 = buildSnapshot(changed, { version: '2' }, s1);
+  src.setSnapshot(s2);
+  for (const t of [TYPE_URL.Listener, TYPE_URL.Cluster, TYPE_URL.ClusterLoadAssignment])
+    assert.equal(src.resources(p, t, undefined).version, before.get(t), t);
+  assert.notEqual(
+    src.resources(p, TYPE_URL.RouteConfiguration, undefined).version,
+    before.get(TYPE_URL.RouteConfiguration),
+  );
+  for (const t of TYPES) assert.deepEqual(served(src, p, t), direct(s2, p, t), t);
+});
+
+test('a VirtualService change rebuilds routes and listeners only, and stays exact', () => {
+  const src = new TranslationSource();
+  const s1 = buildSnapshot(BASE, { version: '1' });
+  src.setSnapshot(s1);
+  const p = info('details-0', '10.0.0.1', 'details');
+  for (const t of TYPES) src.resources(p, t, undefined);
+  const builds = src.stats.generated.get(TYPE_URL.Cluster);
+  const changed = BASE.map((o) =>
+    o.kind === 'VirtualService'
+      ? {
+          ...o,
+          spec: {
+            hosts: ['reviews'],
+            http: [{ timeout: '7s', route: [{ destination: { host: 'reviews' } }] }],
+          },
+        }
+      : o,
+  );
+  const s2 = buildSnapshot(changed, { version: '2' }, s1);
+  src.setSnapshot(s2, { kinds: ['VirtualService'] });
+  for (const t of TYPES) assert.deepEqual(served(src, p, t), direct(s2, p, t), t);
+  assert.equal(src.stats.generated.get(TYPE_URL.Cluster), builds, 'no cluster was generated again');
+  // With a Sidecar in the mesh, VirtualServices shape the scope: clusters are rebuilt.
+  const withSidecar: KubeObject[] = [
+    ...changed,
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'Sidecar',
+      metadata: { name: 'default', namespace: 'default' },
+      spec: { egress: [{ hosts: ['./*'] }] },
+    },
+  ];
+  const s3 = buildSnapshot(withSidecar, { version: '3' }, s2);
+  src.setSnapshot(s3, { kinds: ['Sidecar'] });
+  for (const t of TYPES) assert.deepEqual(served(src, p, t), direct(s3, p, t), t);
+  const s4 = buildSnapshot(
+    withSidecar.map((o) => o),
+    { version: '4' },
+    s3,
+  );
+  const before = src.stats.generated.get(TYPE_URL.Cluster);
+  src.setSnapshot(s4, { kinds: ['VirtualService'] });
+  for (const t of TYPES) assert.deepEqual(served(src, p, t), direct(s4, p, t), t);
+  assert.ok((src.stats.generated.get(TYPE_URL.Cluster) ?? 0) > (before ?? 0));
+});
+
+test('namespaces with nothing of their own share clusters; one with a foreign DestinationRule does not', () => {
+  const inNs = (o: KubeObject, ns: string): KubeObject => ({
+    ...o,
+    metadata: { ...o.metadata, namespace: ns },
+  });
+  const objects: KubeObject[] = [
+    ...BASE,
+    inNs(service('shop'), 'other'),
+    inNs(pod('shop-0', 'shop', '10.0.1.1'), 'other'),
+    inNs(service('cart'), 'third'),
+    inNs(pod('cart-0', 'cart', '10.0.2.1'), 'third'),
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'reviews-from-third', namespace: 'third' },
+      spec: {
+        host: 'reviews.default.svc.cluster.local',
+        trafficPolicy: { connectionPool: { tcp: { maxConnections: 7 } } },
+      },
+    },
+  ];
+  const snap = buildSnapshot(objects, { version: '1' });
+  assert.deepEqual([...(specialNamespaces(snap) ?? [])], ['third']);
+  const src = new TranslationSource();
+  src.setSnapshot(snap);
+  const at = (podName: string, ns: string, ip: string, app: string): ProxyInfo => {
+    const r = parseProxyInfo({
+      id: `sidecar~${ip}~${podName}.${ns}~${ns}.svc.cluster.local`,
+      metadata: { NAMESPACE: ns, LABELS: { app, version: 'v1' } },
+    });
+    assert.ok(r.ok);
+    return r.value;
+  };
+  const proxies = [
+    info('details-0', '10.0.0.1', 'details'),
+    at('shop-0', 'other', '10.0.1.1', 'shop'),
+    at('cart-0', 'third', '10.0.2.1', 'cart'),
+  ];
+  for (const p of proxies)
+    for (const t of TYPES) assert.deepEqual(served(src, p, t), direct(snap, p, t), `${p.id} ${t}`);
+  const cds = (p: ProxyInfo) => src.resources(p, TYPE_URL.Cluster, undefined).groups?.[0];
+  assert.equal(
+    cds(proxies[0]!),
+    cds(proxies[1]!),
+    'default and other share their outbound clusters',
+  );
+  assert.notEqual(cds(proxies[0]!), cds(proxies[2]!));
 });

@@ -4,7 +4,7 @@
 // which are small, go through the strict codec, so a client cannot send a malformed node.
 // Decoding never throws on well-formed protobuf: unknown nested types in a request's node
 // or error detail are skipped.
-import type protobuf from 'protobufjs';
+import protobuf from 'protobufjs';
 import { anyFromMessage, anyToMessage, decodeMessage, encodeMessage } from './codec.js';
 import { messageType } from './protos.js';
 import type {
@@ -16,6 +16,9 @@ import type {
   Resource,
   Status,
 } from './discovery.js';
+import type { EncodedAny } from './codec.js';
+
+const protobufWriter = (): protobuf.Writer => protobuf.Writer.create();
 
 type Msg = Record<string, unknown>;
 
@@ -107,9 +110,33 @@ export function decodeDiscoveryRequest(bytes: Uint8Array): DiscoveryRequest {
 
 /** Encodes a state-of-the-world response; its resources are already encoded. */
 export function encodeDiscoveryResponse(r: DiscoveryResponse): Uint8Array {
-  const msg: Msg = { ...r };
+  const { encodedResources, ...rest } = r;
+  const msg: Msg = { ...rest };
   if (r.resources) msg.resources = r.resources.map(anyToMessage);
-  return t().response.encode(msg).finish();
+  const head = t().response.encode(msg).finish();
+  if (!encodedResources || encodedResources.length === 0) return head;
+  // Protobuf fields may come in any order and repeated fields concatenate, so the shared
+  // entries are appended after the small per-proxy part: one copy, no re-encoding.
+  return Buffer.concat([head, ...encodedResources]);
+}
+
+/** Field 2 (`resources`) of DiscoveryResponse, wire type 2 (length-delimited). */
+const RESOURCES_TAG = (2 << 3) | 2;
+
+/**
+ * Encodes resources as `DiscoveryResponse.resources` field entries, to be passed as
+ * `encodedResources`: the bytes are the same whichever response carries them.
+ */
+export function encodeResourceEntries(resources: Iterable<EncodedAny>): Buffer {
+  const w = protobufWriter();
+  for (const a of resources) {
+    w.uint32(RESOURCES_TAG).fork();
+    w.uint32((1 << 3) | 2).string(a.typeUrl);
+    w.uint32((2 << 3) | 2).bytes(a.value);
+    w.ldelim();
+  }
+  const bytes = w.finish();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Decodes a state-of-the-world response, leaving resources as binary `Any`s. */

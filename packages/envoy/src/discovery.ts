@@ -46,6 +46,11 @@ export interface DiscoveryRequest {
 export interface DiscoveryResponse {
   versionInfo?: string;
   resources?: EncodedAny[];
+  /**
+   * More resources, already encoded as `resources` field entries (see `encodeResourceEntries`);
+   * written after `resources`. Lets a server encode a set shared by many proxies once.
+   */
+  encodedResources?: readonly Uint8Array[];
   canary?: boolean;
   typeUrl?: string;
   nonce?: string;

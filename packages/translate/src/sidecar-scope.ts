@@ -177,7 +177,16 @@ export function scopedVirtualServices(
   });
 }
 
-/** Builds the scope of a proxy. */
+/** The part of a scope that does not depend on the proxy's labels, per snapshot and key. */
+type ScopeCore = Omit<SidecarScope, 'destinationRule'>;
+const scopeCores = new WeakMap<Snapshot, Map<string, ScopeCore>>();
+const defaultsKeys = new WeakMap<MeshTrafficDefaults, string>();
+
+/**
+ * Builds the scope of a proxy. Everything but the DestinationRule lookup (which looks at the
+ * proxy's labels) depends only on the snapshot, the namespace, the Sidecar in effect and the
+ * mesh defaults, so that part is computed once per snapshot for all the proxies that share them.
+ */
 export function buildSidecarScope(
   snapshot: Snapshot,
   proxy: Proxy,
@@ -186,6 +195,48 @@ export function buildSidecarScope(
   const namespace = proxy.namespace;
   const sidecar =
     proxy.type === 'sidecar' ? snapshot.sidecarFor(namespace, proxy.labels) : undefined;
+  let dk = defaultsKeys.get(defaults);
+  if (dk === undefined) {
+    dk = JSON.stringify(defaults);
+    defaultsKeys.set(defaults, dk);
+  }
+  const key = `${namespace}\u0000${sidecar ? `${sidecar.namespace}/${sidecar.name}` : ''}\u0000${dk}`;
+  let cores = scopeCores.get(snapshot);
+  if (!cores) {
+    cores = new Map();
+    scopeCores.set(snapshot, cores);
+  }
+  let core = cores.get(key);
+  if (!core) {
+    core = buildScopeCore(snapshot, namespace, sidecar, defaults);
+    cores.set(key, core);
+  }
+  const byHost = core.servicesByHostname;
+  const drCache = new Map<string, ConsolidatedDestinationRule | undefined>();
+  return {
+    ...core,
+    destinationRule(hostname: string) {
+      if (!drCache.has(hostname)) {
+        const svc = byHost.get(hostname) ?? snapshot.serviceForHostname(hostname, namespace);
+        drCache.set(
+          hostname,
+          snapshot.destinationRule(namespace, hostname, {
+            ...(svc ? { serviceNamespace: svc.namespace } : {}),
+            clientLabels: proxy.labels,
+          }),
+        );
+      }
+      return drCache.get(hostname);
+    },
+  };
+}
+
+function buildScopeCore(
+  snapshot: Snapshot,
+  namespace: string,
+  sidecar: SidecarConfig | undefined,
+  defaults: MeshTrafficDefaults,
+): ScopeCore {
   const visible = snapshot.servicesVisibleFrom(namespace);
   const visibleByHost = new Map<string, Service[]>();
   for (const v of visible) {
@@ -257,7 +308,6 @@ export function buildSidecarScope(
     mode === 'ALLOW_ANY' && policy?.egressProxy
       ? { mode, egressProxy: policy.egressProxy }
       : { mode };
-  const drCache = new Map<string, ConsolidatedDestinationRule | undefined>();
   return {
     ...(sidecar ? { sidecar } : {}),
     namespace,
@@ -266,19 +316,6 @@ export function buildSidecarScope(
     servicesByHostname: byHost,
     outboundTrafficPolicy,
     ingress: sidecar?.spec.ingress ?? [],
-    destinationRule(hostname: string) {
-      if (!drCache.has(hostname)) {
-        const svc = byHost.get(hostname) ?? snapshot.serviceForHostname(hostname, namespace);
-        drCache.set(
-          hostname,
-          snapshot.destinationRule(namespace, hostname, {
-            ...(svc ? { serviceNamespace: svc.namespace } : {}),
-            clientLabels: proxy.labels,
-          }),
-        );
-      }
-      return drCache.get(hostname);
-    },
   };
 }
 

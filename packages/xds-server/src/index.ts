@@ -1,7 +1,7 @@
 // @trellis/xds-server: the Aggregated Discovery Service (state-of-the-world and delta).
 export * from './server.js';
 export * from './proxy-info.js';
-export type * from './resource-source.js';
+export * from './resource-source.js';
 export * from './stats.js';
 export {
   pushOrder,

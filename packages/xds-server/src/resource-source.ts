@@ -10,6 +10,52 @@ export interface ResourceSet {
   readonly resources: ReadonlyMap<string, EncodedAny>;
   /** Per-resource versions for delta xDS; a hash of the bytes is used for names not listed. */
   readonly versions?: ReadonlyMap<string, string>;
+  /**
+   * When set, `resources` is exactly the union of these disjoint, immutable maps. A source
+   * that hands the same map to many proxies (say, one scope's outbound clusters) lets the
+   * server encode it once and send the same bytes to each of them.
+   */
+  readonly groups?: readonly ReadonlyMap<string, EncodedAny>[];
+  /**
+   * For types a SotW response may carry in part (EDS, RDS): a proxy that was last sent
+   * version `from` needs only the `changed` resources (none was removed).
+   */
+  readonly incremental?: { readonly from: string; readonly changed: ReadonlySet<string> };
+}
+
+/** A read-only map over disjoint maps (no copy): `resources` of a grouped ResourceSet. */
+export class UnionMap<V> implements ReadonlyMap<string, V> {
+  readonly #parts: readonly ReadonlyMap<string, V>[];
+  readonly size: number;
+  constructor(parts: readonly ReadonlyMap<string, V>[]) {
+    this.#parts = parts;
+    this.size = parts.reduce((n, p) => n + p.size, 0);
+  }
+  get(key: string): V | undefined {
+    for (const p of this.#parts) {
+      const v = p.get(key);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+  has(key: string): boolean {
+    return this.#parts.some((p) => p.has(key));
+  }
+  *entries(): MapIterator<[string, V]> {
+    for (const p of this.#parts) yield* p.entries();
+  }
+  *keys(): MapIterator<string> {
+    for (const p of this.#parts) yield* p.keys();
+  }
+  *values(): MapIterator<V> {
+    for (const p of this.#parts) yield* p.values();
+  }
+  forEach(cb: (value: V, key: string, map: ReadonlyMap<string, V>) => void): void {
+    for (const [k, v] of this.entries()) cb(v, k, this);
+  }
+  [Symbol.iterator](): MapIterator<[string, V]> {
+    return this.entries();
+  }
 }
 
 /**

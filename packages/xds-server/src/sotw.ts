@@ -2,6 +2,7 @@
 // its type, with a version and a nonce. A request that echoes the latest nonce is an ACK
 // (or, with error_detail, a NACK); one echoing an older nonce is stale and ignored.
 import {
+  encodeResourceEntries,
   isWildcardType,
   type DiscoveryRequest,
   type DiscoveryResponse,
@@ -9,6 +10,7 @@ import {
 } from '@trellis/envoy';
 import { Connection, StreamError, TypeState, type ConnectionContext } from './connection.js';
 import type { ProxyInfo } from './proxy-info.js';
+import type { ResourceSet } from './resource-source.js';
 
 const INVALID_ARGUMENT = 3;
 
@@ -16,6 +18,14 @@ const INVALID_ARGUMENT = 3;
 export class SotwTypeState extends TypeState {
   /** Subscribed by sending no names (the legacy wildcard of LDS/CDS). */
   legacyWildcard = false;
+  #sorted: readonly string[] | undefined;
+  /** The subscribed names, sorted (kept until the subscription changes: EDS has thousands). */
+  sortedNames(): readonly string[] {
+    return (this.#sorted ??= [...this.names].sort());
+  }
+  namesChanged(): void {
+    this.#sorted = undefined;
+  }
 }
 
 /** A state-of-the-world ADS stream. */
@@ -93,42 +103,100 @@ export class SotwConnection extends Connection<SotwTypeState> {
     if (changed) {
       st.names.clear();
       for (const n of explicit) st.names.add(n);
+      st.namesChanged();
     }
     return changed;
   }
 
   protected async respond(st: SotwTypeState, force: boolean, requestedAt: number): Promise<void> {
-    const names = st.wildcard ? undefined : [...st.names].sort();
+    const names = st.wildcard ? undefined : st.sortedNames();
     if (names && names.length === 0 && !force) return;
     const set =
       names && names.length === 0
         ? { version: st.lastSent?.version ?? '', resources: new Map<string, EncodedAny>() }
         : await this.fetch(st.typeUrl, names);
     if (!set || this.closed) return;
+    const last = st.lastSent;
     // A push that changes nothing for this proxy is not sent.
-    if (!force && st.lastSent && st.lastSent.version === set.version) return;
-    const resources: EncodedAny[] = [];
-    if (names) {
-      for (const n of names) {
-        const r = set.resources.get(n);
-        if (r) resources.push(r);
-      }
-    } else {
-      for (const n of [...set.resources.keys()].sort())
-        resources.push(set.resources.get(n) as EncodedAny);
-    }
+    if (!force && last && last.version === set.version) return;
+    const body = responseBody(set, names, incrementalFrom(st, set, force));
     const nonce = this.ctx.nextNonce();
     await this.send({
       versionInfo: set.version,
-      resources,
+      ...body,
       typeUrl: st.typeUrl,
       nonce,
       controlPlane: { identifier: this.ctx.controlPlaneId },
     });
     this.recordSent(
       st,
-      { version: set.version, nonce, time: this.ctx.clock.now(), resources: resources.length },
+      { version: set.version, nonce, time: this.ctx.clock.now(), resources: body.count },
       requestedAt,
     );
   }
+}
+
+/**
+ * The changed names, when the proxy holds the version the set is an increment of (sent and not
+ * rejected) and the response may be partial; undefined means a full response.
+ */
+function incrementalFrom(
+  st: SotwTypeState,
+  set: ResourceSet,
+  force: boolean,
+): ReadonlySet<string> | undefined {
+  const inc = set.incremental;
+  const last = st.lastSent;
+  if (force || !inc || !last || isWildcardType(st.typeUrl)) return undefined;
+  if (last.version !== inc.from || st.lastNack?.nonce === last.nonce) return undefined;
+  return inc.changed;
+}
+
+/** Encoded `resources` entries of each shared group, computed once per group. */
+const groupBytes = new WeakMap<ReadonlyMap<string, EncodedAny>, Buffer>();
+
+function encodedGroup(group: ReadonlyMap<string, EncodedAny>): Buffer {
+  let b = groupBytes.get(group);
+  if (!b) {
+    b = encodeResourceEntries([...group.keys()].sort().map((n) => group.get(n) as EncodedAny));
+    groupBytes.set(group, b);
+  }
+  return b;
+}
+
+/** Whether `names` (sorted, distinct) is exactly the set's names. */
+function coversAll(set: ResourceSet, names: readonly string[]): boolean {
+  if (names.length !== set.resources.size) return false;
+  for (const n of names) if (!set.resources.has(n)) return false;
+  return true;
+}
+
+/** The resources of a response: shared groups as pre-encoded bytes where possible. */
+function responseBody(
+  set: ResourceSet,
+  names: readonly string[] | undefined,
+  changed: ReadonlySet<string> | undefined,
+): { resources: EncodedAny[]; encodedResources?: Buffer[]; count: number } {
+  if (changed) {
+    const resources: EncodedAny[] = [];
+    for (const n of names ?? [...changed].sort()) {
+      if (!changed.has(n)) continue;
+      const r = set.resources.get(n);
+      if (r) resources.push(r);
+    }
+    return { resources, count: resources.length };
+  }
+  if (set.groups && (!names || coversAll(set, names))) {
+    return {
+      resources: [],
+      encodedResources: set.groups.map(encodedGroup),
+      count: set.resources.size,
+    };
+  }
+  const resources: EncodedAny[] = [];
+  for (const n of names ?? [...set.resources.keys()].sort()) {
+    const r = set.resources.get(n);
+    if (r) resources.push(r);
+  }
+  return { resources, count: resources.length };
 }

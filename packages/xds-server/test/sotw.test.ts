@@ -1,6 +1,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { XdsServer } from '../src/index.js';
+import {
+  decodeResource,
+  encodeResource,
+  type DiscoveryResponse,
+  type EncodedAny,
+} from '@trellis/envoy';
+import { UnionMap, XdsServer, type ResourceSet, type ResourceSource } from '../src/index.js';
 import {
   CDS,
   EDS,
@@ -211,4 +217,93 @@ test('push time is measured with the injected clock', async () => {
   assert.equal(bucket('0.1'), count);
   assert.equal(bucket('1'), count + 1);
   s.cancel();
+});
+
+/** A source whose sets are shared groups, with an optional increment. */
+class GroupSource implements ResourceSource {
+  set: ResourceSet = { version: '', resources: new Map() };
+  resources(): ResourceSet {
+    return this.set;
+  }
+}
+
+const cla = (name: string, ip: string): EncodedAny =>
+  encodeResource(EDS, {
+    clusterName: name,
+    endpoints: [
+      {
+        lbEndpoints: [{ endpoint: { address: { socketAddress: { address: ip, portValue: 80 } } } }],
+      },
+    ],
+  });
+
+test('shared groups are sent as the same bytes; an increment sends only the changed names', async () => {
+  const source = new GroupSource();
+  const g1 = new Map([
+    ['a', cla('a', '10.0.0.1')],
+    ['b', cla('b', '10.0.0.2')],
+  ]);
+  const g2 = new Map([['c', cla('c', '10.0.0.3')]]);
+  source.set = { version: 'v1', resources: new UnionMap([g1, g2]), groups: [g1, g2] };
+  const server = new XdsServer({ source });
+  const port = await server.listen('127.0.0.1:0');
+  const client = new TestClient(port);
+  cleanups.push(
+    () => server.close(100),
+    () => client.close(),
+  );
+  const streams = [client.sotw(), client.sotw()];
+  const first: DiscoveryResponse[] = [];
+  for (const [i, s] of streams.entries()) {
+    s.send({ node: sidecarNode(`p-${i}`), typeUrl: EDS, resourceNames: ['c', 'b', 'a'] });
+    first.push(await s.next());
+  }
+  for (const r of first) {
+    assert.equal(r.versionInfo, 'v1');
+    assert.deepEqual(names(r.resources).sort(), ['a', 'b', 'c']);
+    assert.deepEqual(
+      (r.resources ?? []).map((x) => decodeResource(x)),
+      ['a', 'b', 'c'].map((n) => decodeResource((g1.get(n) ?? g2.get(n)) as EncodedAny)),
+    );
+  }
+  for (const [i, s] of streams.entries()) {
+    const r = first[i]!;
+    s.send({
+      typeUrl: EDS,
+      versionInfo: 'v1',
+      responseNonce: r.nonce ?? '',
+      resourceNames: ['a', 'b', 'c'],
+    });
+  }
+  // v2 differs from v1 only in "b". Stream 0 holds v1 and gets "b" alone.
+  const g1b = new Map(g1);
+  g1b.set('b', cla('b', '10.0.0.9'));
+  source.set = {
+    version: 'v2',
+    resources: new UnionMap([g1b, g2]),
+    groups: [g1b, g2],
+    incremental: { from: 'v1', changed: new Set(['b']) },
+  };
+  await server.push({ proxies: 'all', typeUrls: [EDS], reason: 'endpoints' });
+  const r2 = await streams[0]!.next();
+  assert.equal(r2.versionInfo, 'v2');
+  assert.deepEqual(names(r2.resources), ['b']);
+  const ack = r2.nonce ?? '';
+  await streams[1]!.next();
+  // An increment from a version the proxy does not hold gets the full set.
+  streams[0]!.send({
+    typeUrl: EDS,
+    versionInfo: 'v2',
+    responseNonce: ack,
+    resourceNames: ['a', 'b', 'c'],
+  });
+  source.set = {
+    ...source.set,
+    version: 'v3',
+    incremental: { from: 'v1', changed: new Set(['b']) },
+  };
+  await server.push({ proxies: 'all', typeUrls: [EDS], reason: 'endpoints' });
+  const r3 = await streams[0]!.next();
+  assert.deepEqual(names(r3.resources).sort(), ['a', 'b', 'c']);
+  for (const s of streams) s.cancel();
 });
