@@ -44,3 +44,30 @@ export class PushQueue {
     }
   }
 }
+
+/** A counting semaphore: `acquire` waits for one of `limit` slots, in arrival order. */
+export class Semaphore {
+  private readonly limit: number;
+  private used = 0;
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(limit: number) {
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new Error(`the limit must be a positive integer, not ${limit}`);
+    this.limit = limit;
+  }
+
+  acquire(): Promise<void> {
+    if (this.used < this.limit) {
+      this.used++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.used--;
+  }
+}

@@ -19,7 +19,7 @@ import {
 } from './connection.js';
 import { DeltaConnection } from './delta.js';
 import { parseProxyInfo, type ProxyInfo } from './proxy-info.js';
-import { PushQueue } from './push-queue.js';
+import { PushQueue, Semaphore } from './push-queue.js';
 import type { PushRequest, ResourceSource } from './resource-source.js';
 import { SotwConnection } from './sotw.js';
 import { XdsStats } from './stats.js';
@@ -42,6 +42,8 @@ export interface XdsServerOptions {
   readonly clock?: Clock;
   /** Connections pushed to at once (Istio's PILOT_PUSH_THROTTLE; default 100). */
   readonly maxConcurrentPushes?: number;
+  /** Responses being written at once, server-wide (bounds memory in large pushes; default 16). */
+  readonly maxConcurrentSends?: number;
   readonly keepalive?: KeepaliveOptions;
   /** Sent as control_plane.identifier in every response. */
   readonly controlPlaneId?: string;
@@ -81,6 +83,7 @@ export class XdsServer {
   private readonly conns = new Map<string, Connection>();
   private readonly calls = new Map<Connection, Call<unknown, unknown>>();
   private readonly bootId = randomBytes(4).toString('hex');
+  private readonly sendSlots: Semaphore;
   private nonceCounter = 0;
   private connCounter = 0;
   private server: grpc.Server | undefined;
@@ -89,6 +92,7 @@ export class XdsServer {
   constructor(options: XdsServerOptions) {
     this.options = options;
     this.queue = new PushQueue(options.maxConcurrentPushes ?? 100);
+    this.sendSlots = new Semaphore(options.maxConcurrentSends ?? 16);
     this.ctx = {
       source: options.source,
       stats: this.stats,
@@ -249,18 +253,24 @@ export class XdsServer {
       this.ctx.log('info', 'proxy disconnected', { connection: c.id });
       this.ctx.hooks.onDisconnect?.(c.status());
     };
-    const send = (r: Res): Promise<void> => {
-      if (ended || call.destroyed || call.writableEnded) return Promise.resolve();
-      if (call.write(r)) return Promise.resolve();
-      return new Promise((resolve) => {
-        const done = (): void => {
-          call.off('drain', done);
-          call.off('close', done);
-          resolve();
-        };
-        call.on('drain', done);
-        call.on('close', done);
-      });
+    // Responses are written a few at a time server-wide, each once the previous ones were handed
+    // to their sockets: a full push of megabytes to hundreds of proxies would otherwise hold
+    // every encoded response in memory at once.
+    const send = async (r: Res): Promise<void> => {
+      await this.sendSlots.acquire();
+      try {
+        if (ended || call.destroyed || call.writableEnded) return;
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            call.off('close', done);
+            resolve();
+          };
+          call.on('close', done);
+          call.write(r, done);
+        });
+      } finally {
+        this.sendSlots.release();
+      }
     };
     const fail = (code: number, message: string): void => {
       if (ended) return;

@@ -2,6 +2,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { XdsServer, parseProxyInfo } from '../src/index.js';
+import { Semaphore } from '../src/push-queue.js';
 import { CDS, EDS, FakeSource, HookRecorder, TestClient, names, sidecarNode } from './helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -184,4 +185,22 @@ test('proxy info from Istio node metadata', () => {
     error:
       'cannot tell the namespace of node "sidecar~10.0.0.1~pod~": set metadata NAMESPACE or use POD.NAMESPACE',
   });
+});
+
+test('the send semaphore hands out at most its limit, in arrival order', async () => {
+  const sem = new Semaphore(2);
+  const order: number[] = [];
+  await sem.acquire();
+  await sem.acquire();
+  const third = sem.acquire().then(() => order.push(3));
+  const fourth = sem.acquire().then(() => order.push(4));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(order, []);
+  sem.release();
+  await third;
+  assert.deepEqual(order, [3]);
+  sem.release();
+  await fourth;
+  assert.deepEqual(order, [3, 4]);
+  assert.throws(() => new Semaphore(0), /positive integer/);
 });
