@@ -3,6 +3,10 @@
 // after each debounced burst of changes. The same code serves local mode (file store) and
 // Kubernetes (a store backed by the API server).
 //
+// Each snapshot after the first is derived from the previous one and the keys that changed since
+// (`updateSnapshot`), so its cost follows the size of the change; after a relist, the snapshot
+// is built from every object (still sharing what is unchanged with the previous one).
+//
 // Watch errors never stop it: it resumes the watch from the last revision it saw, and lists
 // everything again when the store says that revision is gone (TRELLIS_WATCH_EXPIRED), with a
 // capped exponential backoff between attempts.
@@ -20,7 +24,7 @@ import {
 import { diffSnapshots, type SnapshotDiff } from './diff.js';
 import { SNAPSHOT_KINDS, kindKey, type KindRef } from './kinds.js';
 import type { MeshOptions } from './options.js';
-import { buildSnapshot, type Snapshot } from './snapshot.js';
+import { buildSnapshot, updateSnapshot, type Snapshot } from './snapshot.js';
 
 /** The store's code for a watch that cannot resume from its revision. */
 export const WATCH_EXPIRED = 'TRELLIS_WATCH_EXPIRED';
@@ -76,6 +80,9 @@ export class RegistryController {
   readonly #objects = new Map<string, KubeObject>();
   readonly #debouncer: Debouncer<ChangeReasons>;
   #snapshot: Snapshot | undefined;
+  /** Keys changed since `#snapshot` was built (all of them are stale after a relist). */
+  readonly #unsynced = new Set<string>();
+  #relisted = true;
   #count = 0;
   #watch: Watch | undefined;
   #lastRevision: string | undefined;
@@ -152,6 +159,7 @@ export class RegistryController {
     this.#stats.lists++;
     this.#objects.clear();
     for (const [k, o] of objects) this.#objects.set(k, o);
+    this.#relisted = true;
     this.#lastRevision = first;
     return first ?? '';
   }
@@ -184,6 +192,7 @@ export class RegistryController {
     const key = keyOf(o);
     if (e.type === 'DELETED') this.#objects.delete(key);
     else this.#objects.set(key, deepFreeze(o));
+    this.#unsynced.add(key);
     this.#debouncer.push({ keys: new Set([key]), relist: false });
   }
 
@@ -226,11 +235,19 @@ export class RegistryController {
     const prev = this.#snapshot;
     const n = this.#count + 1;
     const version = this.#opts.version ? this.#opts.version(n) : String(n);
-    const next = buildSnapshot([...this.#objects.values()], { ...this.#opts.mesh, version }, prev);
+    const opts = { ...this.#opts.mesh, version };
+    let next: Snapshot;
+    if (prev && !this.#relisted) {
+      const changes = new Map<string, KubeObject | undefined>();
+      for (const key of this.#unsynced) changes.set(key, this.#objects.get(key));
+      next = updateSnapshot(prev, changes, opts);
+    } else next = buildSnapshot([...this.#objects.values()], opts, prev);
     const diff = diffSnapshots(prev, next);
     if (prev && diff.scope === 'none') return;
     this.#count = n;
     this.#snapshot = next;
+    this.#unsynced.clear();
+    this.#relisted = false;
     this.#stats.snapshots++;
     await this.#opts.onSnapshot(next, diff, { reasons, ...(info ? { debounce: info } : {}) });
   }

@@ -4,12 +4,18 @@
 // istiod pushes EDS alone for endpoint updates. Otherwise it is "full". Each change also says
 // which namespaces see it (from exportTo and where configs live), so a push goes only to
 // proxies whose view changed.
+//
+// Objects, services and endpoint lists are compared by reference first (snapshots keep frozen
+// objects, and derived snapshots share what did not change); content is compared only where
+// references differ. When `next` was derived from `prev`, only the keys and services it
+// changed are looked at, so the diff costs what the change costs.
 import { deepEqual } from '@trellis/core';
 import type { KubeObject } from '@trellis/api';
 import { groupOf } from '@trellis/api';
 import * as K from './kinds.js';
 import type { ObjectRef, Service } from './model.js';
-import type { Snapshot } from './snapshot.js';
+import { changedServiceKeys } from './registry.js';
+import { changedObjectKeys, type Snapshot } from './snapshot.js';
 import { EXPORT_PRIVATE, visibilityOf } from './visibility.js';
 
 /** Namespaces that see a change: all of them, or a list. */
@@ -74,17 +80,9 @@ const ENDPOINT_KIND_KEYS: ReadonlySet<string> = new Set(K.ENDPOINT_KINDS.map(K.k
 
 /** Compares two snapshots (`prev` undefined: everything is new). */
 export function diffSnapshots(prev: Snapshot | undefined, next: Snapshot): SnapshotDiff {
-  const changed: { type: ChangedObject['type']; before?: KubeObject; after?: KubeObject }[] = [];
-  const before = new Map<string, KubeObject>();
-  for (const o of prev?.objects ?? []) before.set(objectKey(o), o);
-  for (const o of next.objects) {
-    const key = objectKey(o);
-    const old = before.get(key);
-    before.delete(key);
-    if (!old) changed.push({ type: 'ADDED', after: o });
-    else if (!sameObject(old, o)) changed.push({ type: 'MODIFIED', before: old, after: o });
-  }
-  for (const o of before.values()) changed.push({ type: 'DELETED', before: o });
+  const keys = prev && changedObjectKeys(prev, next);
+  const changed =
+    prev && keys ? changesAt(prev, next, keys) : changedObjects(prev?.objects ?? [], next.objects);
 
   const base = {
     ...(prev ? { fromVersion: prev.version } : {}),
@@ -102,7 +100,8 @@ export function diffSnapshots(prev: Snapshot | undefined, next: Snapshot): Snaps
       routers: NOBODY,
     });
 
-  // Services and endpoints, unless the registry was reused.
+  // Services and endpoints, unless the registry was reused. Both lists are sorted by hostname
+  // and namespace; a service or endpoint list that is the same object in both is unchanged.
   const services: ServiceRef[] = [];
   const endpoints: EndpointChange[] = [];
   const sidecars = new AudienceBuilder();
@@ -112,30 +111,66 @@ export function diffSnapshots(prev: Snapshot | undefined, next: Snapshot): Snaps
     routers.addAudience(a);
   };
   if (!prev || prev.registry !== next.registry) {
-    const old = new Map<string, Service>();
-    for (const s of prev?.registry.services ?? []) old.set(`${s.namespace}\u0000${s.hostname}`, s);
-    const seen = new Set<string>();
     const visit = (s: Service | undefined, o: Service | undefined): void => {
       const ref = (s ?? o)!;
-      const audience = union(
-        s ? serviceAudience(s, next) : NOBODY,
-        o ? serviceAudience(o, next) : NOBODY,
-      );
-      if (!s || !o || !deepEqual(s, o)) {
+      let audience: Audience | undefined;
+      const audienceOf = (): Audience =>
+        (audience ??= union(
+          s ? serviceAudience(s, next) : NOBODY,
+          o ? serviceAudience(o, next) : NOBODY,
+        ));
+      if (!s || !o || (s !== o && !deepEqual(s, o))) {
         services.push({ hostname: ref.hostname, namespace: ref.namespace });
-        both(audience);
+        both(audienceOf());
       }
       const a = s ? next.registry.endpoints(s.hostname, s.namespace) : [];
       const b = o && prev ? prev.registry.endpoints(o.hostname, o.namespace) : [];
-      if (!deepEqual(a, b))
-        endpoints.push({ hostname: ref.hostname, namespace: ref.namespace, audience });
+      if (a !== b && !deepEqual(a, b))
+        endpoints.push({
+          hostname: ref.hostname,
+          namespace: ref.namespace,
+          audience: audienceOf(),
+        });
     };
-    for (const s of next.registry.services) {
-      const key = `${s.namespace}\u0000${s.hostname}`;
-      seen.add(key);
-      visit(s, old.get(key));
+    const derived = prev && changedServiceKeys(prev.registry, next.registry);
+    if (prev && derived) {
+      // Derived registries say which services changed; the others are the same objects.
+      const refs = derived.map((k) => {
+        const i = k.indexOf('\u0000');
+        return { namespace: k.slice(0, i), hostname: k.slice(i + 1) };
+      });
+      for (const r of refs.sort(compareServiceRefs)) {
+        const s = next.registry.service(r.hostname, r.namespace);
+        const o = prev.registry.service(r.hostname, r.namespace);
+        if (s || o) visit(s, o);
+      }
     }
-    for (const [key, o] of old) if (!seen.has(key)) visit(undefined, o);
+    const before = derived ? [] : (prev?.registry.services ?? []);
+    const after = derived ? [] : next.registry.services;
+    let i = 0;
+    let j = 0;
+    while (i < before.length || j < after.length) {
+      const o = before[i];
+      const s = after[j];
+      if (o && s && o === s) {
+        visit(s, o);
+        i++;
+        j++;
+        continue;
+      }
+      const c = !o ? 1 : !s ? -1 : compareServiceRefs(o, s);
+      if (c === 0) {
+        visit(s, o);
+        i++;
+        j++;
+      } else if (c < 0) {
+        visit(undefined, o);
+        i++;
+      } else {
+        visit(s, undefined);
+        j++;
+      }
+    }
   }
 
   const workloads: ObjectRef[] = [];
@@ -269,8 +304,70 @@ function union(a: Audience, b: Audience): Audience {
   return { all: false, namespaces: [...new Set([...a.namespaces, ...b.namespaces])].sort() };
 }
 
-function objectKey(o: KubeObject): string {
-  return `${groupOf(o.apiVersion)}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+interface Change {
+  readonly type: ChangedObject['type'];
+  readonly before?: KubeObject;
+  readonly after?: KubeObject;
+}
+
+/**
+ * The objects that differ between two lists sorted by key, in one merge pass: the same
+ * reference at the same place is the same object, and keys are computed only where the lists
+ * differ.
+ */
+function changedObjects(before: readonly KubeObject[], after: readonly KubeObject[]): Change[] {
+  const out: Change[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < before.length || j < after.length) {
+    const a = before[i];
+    const b = after[j];
+    if (a && b && a === b) {
+      i++;
+      j++;
+      continue;
+    }
+    const ka = a ? K.objectKey(a) : undefined;
+    const kb = b ? K.objectKey(b) : undefined;
+    if (ka !== undefined && kb !== undefined && ka === kb) {
+      if (!sameObject(a!, b!)) out.push({ type: 'MODIFIED', before: a!, after: b! });
+      i++;
+      j++;
+    } else if (kb === undefined || (ka !== undefined && ka < kb)) {
+      out.push({ type: 'DELETED', before: a! });
+      i++;
+    } else {
+      out.push({ type: 'ADDED', after: b! });
+      j++;
+    }
+  }
+  return out;
+}
+
+/** The objects that differ at `keys` (those that may have changed) between two snapshots. */
+function changesAt(prev: Snapshot, next: Snapshot, keys: readonly string[]): Change[] {
+  const out: Change[] = [];
+  for (const key of [...keys].sort()) {
+    const a = prev.object(key);
+    const b = next.object(key);
+    if (a === b) continue;
+    if (!a) out.push({ type: 'ADDED', after: b! });
+    else if (!b) out.push({ type: 'DELETED', before: a });
+    else if (!sameObject(a, b)) out.push({ type: 'MODIFIED', before: a, after: b });
+  }
+  return out;
+}
+
+function compareServiceRefs(a: ServiceRef, b: ServiceRef): number {
+  return a.hostname < b.hostname
+    ? -1
+    : a.hostname > b.hostname
+      ? 1
+      : a.namespace < b.namespace
+        ? -1
+        : a.namespace > b.namespace
+          ? 1
+          : 0;
 }
 
 /** The same object: the same reference, the same non-empty resourceVersion, or equal content. */

@@ -1,4 +1,7 @@
-// The kinds the registry and the push snapshot read, as (group, kind) pairs.
+// The kinds the registry and the push snapshot read, as (group, kind) pairs, and the keys of
+// stored objects (`group/Kind/namespace/name`).
+import type { KubeObject } from '@trellis/api';
+import { groupOf } from '@trellis/api';
 
 /** A kind by API group and name (the shape of the config store's GroupKind). */
 export interface KindRef {
@@ -67,4 +70,14 @@ const SNAPSHOT_KIND_KEYS: ReadonlySet<string> = new Set(SNAPSHOT_KINDS.map(kindK
 /** Whether a snapshot reads objects of this kind. */
 export function isSnapshotKind(k: KindRef): boolean {
   return SNAPSHOT_KIND_KEYS.has(kindKey(k));
+}
+
+/** `group/Kind/namespace/name`: the key of a stored object (`/Pod/default/reviews-v1-0`). */
+export function objectKey(o: KubeObject): string {
+  return `${groupOf(o.apiVersion)}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+}
+
+/** The `group/Kind` part of an object key. */
+export function kindKeyOfObjectKey(key: string): string {
+  return key.slice(0, key.indexOf('/', key.indexOf('/') + 1));
 }

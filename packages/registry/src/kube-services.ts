@@ -22,7 +22,6 @@ import {
   ANNOTATION_CANONICAL_SERVICE_ACCOUNTS,
   ANNOTATION_EXPORT_TO,
   ANNOTATION_KUBERNETES_SERVICE_ACCOUNTS,
-  LABEL_SERVICE_NAME,
 } from './well-known.js';
 import { spiffeIdentity } from './workloads.js';
 import type { WorkloadIndex } from './workload-index.js';
@@ -31,20 +30,6 @@ import type { WorkloadIndex } from './workload-index.js';
 export interface BuiltService {
   readonly service: Service;
   readonly endpoints: readonly Endpoint[];
-}
-
-/** EndpointSlices grouped by the Service they belong to (`namespace/name`). */
-export function groupEndpointSlices(slices: readonly KubeObject[]): Map<string, KubeObject[]> {
-  const out = new Map<string, KubeObject[]>();
-  for (const s of slices) {
-    const svc = asLabels(s.metadata.labels)[LABEL_SERVICE_NAME];
-    if (!svc) continue;
-    const key = `${s.metadata.namespace ?? 'default'}/${svc}`;
-    const list = out.get(key);
-    if (list) list.push(s);
-    else out.set(key, [s]);
-  }
-  return out;
 }
 
 /** Stands for "no Pod found" in the inputs of a slice endpoint. */

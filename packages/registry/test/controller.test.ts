@@ -11,6 +11,8 @@ import { openFileStore } from '@trellis/config';
 import { TrellisError } from '@trellis/core';
 import {
   RegistryController,
+  buildSnapshot,
+  changedObjectKeys,
   type ChangeReasons,
   type Snapshot,
   type SnapshotDiff,
@@ -99,6 +101,49 @@ test('controller: a burst of changes gives one snapshot after the quiet window',
   assert.equal(e.snapshot.virtualServices.length, 1);
   assert.equal(e.snapshot.endpoints({ hostname: reviewsHost, namespace: 'default' }).length, 4);
   assert.equal(controller.stats.snapshots, 2);
+  await controller.close();
+});
+
+test('controller: each snapshot is derived from the last one and equals a fresh build', async () => {
+  const { store, timers, emitted, controller } = await setup(bookinfo());
+  const current = (await store.get({
+    group: '',
+    kind: 'Pod',
+    namespace: 'default',
+    name: 'reviews-v2-0',
+  }))!;
+  await store.update({
+    ...current,
+    status: { ...(current.status as object), conditions: [{ type: 'Ready', status: 'False' }] },
+  });
+  await store.delete({ group: '', kind: 'Pod', namespace: 'default', name: 'ratings-v1-0' });
+  await settle();
+  timers.advance(100);
+  await controller.whenIdle();
+  const [first, second] = [emitted[0]!.snapshot, emitted[1]!.snapshot];
+  const diff = emitted[1]!.diff;
+  assert.equal(diff.scope, 'full', 'removing the only ratings pod changes its identities');
+  assert.deepEqual(changedObjectKeys(first, second), [
+    '/Pod/default/reviews-v2-0',
+    '/Pod/default/ratings-v1-0',
+  ]);
+  const fresh = buildSnapshot([...second.objects], { version: second.version });
+  assert.deepEqual(second.services, fresh.services);
+  assert.deepEqual(
+    second.services.map((s) => second.endpoints(s)),
+    fresh.services.map((s) => fresh.endpoints(s)),
+  );
+  // Services whose endpoints did not change keep their objects and endpoint arrays.
+  const changed = new Set(diff.endpoints.map((e) => e.hostname));
+  assert.deepEqual([...changed].sort(), [
+    'ratings.default.svc.cluster.local',
+    'reviews.default.svc.cluster.local',
+  ]);
+  for (const s of second.services) {
+    if (changed.has(s.hostname)) continue;
+    assert.equal(s, first.service(s.hostname, s.namespace));
+    assert.equal(second.endpoints(s), first.endpoints(s));
+  }
   await controller.close();
 });
 
