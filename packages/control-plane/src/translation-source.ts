@@ -63,6 +63,9 @@ interface ProxyEntry {
   readonly json: readonly (readonly Named[])[];
 }
 
+/** Name arrays known to list exactly a set's resources. */
+const coveringNames = new WeakMap<ResourceSet, WeakSet<readonly string[]>>();
+
 const nameOf = (r: Named): string => r.name ?? r.clusterName ?? '';
 
 /** Types whose output is split into a shared outbound part and a per-proxy inbound part. */
@@ -428,9 +431,19 @@ export class TranslationSource implements ResourceSource {
   resources(info: ProxyInfo, typeUrl: string, names: readonly string[] | undefined): ResourceSet {
     const { set } = this.#entry(info, typeUrl, names);
     if (names === undefined) return set;
-    let all = names.length === set.resources.size;
-    if (all) for (const n of names) if (!set.resources.has(n)) all = false;
-    if (all) return set;
+    // Subscriptions arrive as stable arrays (the server keeps them until they change), so a
+    // check that one names exactly the set's resources is remembered.
+    if (names.length === set.resources.size) {
+      let known = coveringNames.get(set);
+      if (known?.has(names)) return set;
+      let all = true;
+      for (const n of names) if (!set.resources.has(n)) all = false;
+      if (all) {
+        if (!known) coveringNames.set(set, (known = new WeakSet()));
+        known.add(names);
+        return set;
+      }
+    }
     const picked = new Map<string, EncodedAny>();
     for (const n of names) {
       const r = set.resources.get(n);

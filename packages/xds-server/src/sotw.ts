@@ -19,6 +19,8 @@ export class SotwTypeState extends TypeState {
   /** Subscribed by sending no names (the legacy wildcard of LDS/CDS). */
   legacyWildcard = false;
   #sorted: readonly string[] | undefined;
+  /** The names of the last request, as sent. */
+  lastRequestNames: readonly string[] | undefined;
   /** The subscribed names, sorted (kept until the subscription changes: EDS has thousands). */
   sortedNames(): readonly string[] {
     return (this.#sorted ??= [...this.names].sort());
@@ -91,8 +93,14 @@ export class SotwConnection extends Connection<SotwTypeState> {
 
   /** Applies a request's resource names; returns whether the subscription changed. */
   private subscribe(st: SotwTypeState, names: readonly string[], initial: boolean): boolean {
+    // Envoy repeats its whole EDS subscription (thousands of names) in every ACK, in the same
+    // order: an identical list is recognised without hashing a single name.
+    const last = st.lastRequestNames;
+    st.lastRequestNames = names;
+    if (!initial && last && sameList(last, names) && !(names.length === 0 && !st.legacyWildcard))
+      return false;
     const star = names.includes('*');
-    const explicit = names.filter((n) => n !== '*');
+    const explicit = star ? names.filter((n) => n !== '*') : names;
     const legacy =
       names.length === 0 && isWildcardType(st.typeUrl) && (initial || st.legacyWildcard);
     const wildcard = star || legacy;
@@ -119,7 +127,7 @@ export class SotwConnection extends Connection<SotwTypeState> {
     const last = st.lastSent;
     // A push that changes nothing for this proxy is not sent.
     if (!force && last && last.version === set.version) return;
-    const body = responseBody(set, names, incrementalFrom(st, set, force));
+    const body = responseBody(set, names, incrementalFrom(st, set, force), names && st.names);
     const nonce = this.ctx.nextNonce();
     await this.send({
       versionInfo: set.version,
@@ -152,6 +160,15 @@ function incrementalFrom(
   return inc.changed;
 }
 
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Sets known to hold exactly the names of a (stable, sorted) subscription array. */
+const covered = new WeakMap<ResourceSet, WeakSet<readonly string[]>>();
+
 /** Encoded `resources` entries of each shared group, computed once per group. */
 const groupBytes = new WeakMap<ReadonlyMap<string, EncodedAny>, Buffer>();
 
@@ -164,10 +181,14 @@ function encodedGroup(group: ReadonlyMap<string, EncodedAny>): Buffer {
   return b;
 }
 
-/** Whether `names` (sorted, distinct) is exactly the set's names. */
+/** Whether `names` (sorted, distinct) is exactly the set's names (remembered per pair). */
 function coversAll(set: ResourceSet, names: readonly string[]): boolean {
   if (names.length !== set.resources.size) return false;
+  if (covered.get(set)?.has(names)) return true;
   for (const n of names) if (!set.resources.has(n)) return false;
+  let known = covered.get(set);
+  if (!known) covered.set(set, (known = new WeakSet()));
+  known.add(names);
   return true;
 }
 
@@ -176,11 +197,12 @@ function responseBody(
   set: ResourceSet,
   names: readonly string[] | undefined,
   changed: ReadonlySet<string> | undefined,
+  subscribed: ReadonlySet<string> | undefined,
 ): { resources: EncodedAny[]; encodedResources?: Buffer[]; count: number } {
   if (changed) {
     const resources: EncodedAny[] = [];
-    for (const n of names ?? [...changed].sort()) {
-      if (!changed.has(n)) continue;
+    for (const n of [...changed].sort()) {
+      if (subscribed && !subscribed.has(n)) continue;
       const r = set.resources.get(n);
       if (r) resources.push(r);
     }
