@@ -102,6 +102,8 @@ function compiled(pattern: string): RegExp | null {
 }
 
 function checkString(r: Obj, s: string, path: string, sink: RuleSink): void {
+  // `ignore_empty`: the rules apply only to a value that is set.
+  if (s === '' && r.ignore_empty === true) return;
   const len = codePoints(s);
   const bytes = Buffer.byteLength(s);
   const minLen = num(r.min_len);

@@ -277,3 +277,14 @@ test('toAny and encodeAny', () => {
   const a = encodeAny(toAny(TYPE_URL.Cluster, { name: 'x' }));
   assert.deepEqual(a, encodeResource(TYPE_URL.Cluster, { name: 'x' }));
 });
+
+test('ignore_empty: an empty value skips the field rules, a set one is checked', () => {
+  const withHeader = (h: string) =>
+    verifyResource(TYPE_URL.Cluster, {
+      ...cluster,
+      upstreamHttpProtocolOptions: { autoSni: true, overrideAutoSniHeader: h },
+    });
+  assert.deepEqual(withHeader('').errors, []);
+  assert.deepEqual(withHeader(':authority').errors, []);
+  assert.match(withHeader('bad\nheader').errors.join('\n'), /valid HTTP header name/);
+});
