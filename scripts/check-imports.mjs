@@ -51,6 +51,7 @@ export const ALLOWED = {
     'dashboard',
   ],
   testing: null, // anything below it
+  e2e: null, // end-to-end tests: anything
 };
 
 const IMPORT_RE =

@@ -10,6 +10,7 @@ import { deleteCommand } from './commands/delete.js';
 import { getCommand } from './commands/get.js';
 import { validateCommand } from './commands/validate.js';
 import { controlPlaneCommand } from './commands/control-plane.js';
+import { proxyCommand } from './commands/proxy.js';
 import { proxyConfigCommand } from './commands/proxy-config.js';
 import { proxyStatusCommand } from './commands/proxy-status.js';
 
@@ -22,6 +23,7 @@ const COMMANDS: readonly Command[] = [
   deleteCommand,
   createCommand,
   controlPlaneCommand,
+  proxyCommand,
   proxyStatusCommand,
   proxyConfigCommand,
 ];

@@ -1,0 +1,912 @@
+// The HTTP connection manager (Envoy's `envoy.filters.network.http_connection_manager`) of one
+// filter chain: takes over accepted connections (`handleConnection`), picks the codec (HTTP/1.1
+// with node:http's llhttp in strict mode, HTTP/2 with node:http2: by codec_type, ALPN on TLS, or
+// the h2c connection preface), enforces the request limits (header size and count, versions,
+// transfer codings, timeouts) with Envoy-like local replies, sanitizes request headers
+// (x-forwarded-for / -proto per use_remote_address and xff_num_trusted_hops, x-request-id,
+// x-envoy-* from external clients, hop-by-hop headers, path normalization) and hands each
+// request to the router (router.ts) with its StreamInfo.
+import { randomUUID } from 'node:crypto';
+import {
+  createServer as createHttpServer,
+  STATUS_CODES,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
+import {
+  constants as h2constants,
+  createServer as createH2Server,
+  type Http2Server,
+  type Http2Session,
+  type IncomingHttpHeaders as H2Headers,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { systemTimers, type TimerApi } from '@trellis/core';
+import type {
+  HttpConnectionManager,
+  RouteConfiguration,
+  Router as RouterFilterConfig,
+} from '@trellis/envoy';
+import type { StatsScope } from '../observability/stats-api.js';
+import { newStreamInfo, RESPONSE_FLAGS, type StreamInfo } from '../stream-info.js';
+import type { ClusterManagerApi, DestinationAddress } from '../upstream/api.js';
+import { parseHostPort } from '../upstream/cluster.js';
+import { durationMs } from '../duration.js';
+import { H1Downstream, H2Downstream, RawDownstream, type Downstream } from './downstream.js';
+import {
+  addressIp,
+  appendXff,
+  formatAddress,
+  headerValue,
+  isGrpcContentType,
+  isInternalAddress,
+  removeHopByHop,
+  RequestHeaders,
+  xffClientAddress,
+  type HeaderMap,
+} from './headers.js';
+import { HcmStats } from './hcm-stats.js';
+import { DETAILS } from './local-reply.js';
+import { normalizePath } from './path.js';
+import { compileRouteConfig, stripPort, type CompiledRouteConfig } from './route-match.js';
+import {
+  ActiveStream,
+  type HttpFilterFactory,
+  type RouterConfig,
+  type StreamCompleteCallback,
+  type StreamContext,
+} from './router.js';
+
+/** Envoy's max_request_headers_kb default. */
+export const DEFAULT_MAX_REQUEST_HEADERS_KB = 60;
+/** Envoy's common_http_protocol_options.max_headers_count default. */
+export const DEFAULT_MAX_HEADERS_COUNT = 100;
+/** Envoy's downstream idle_timeout default (1 hour). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
+/** Envoy's stream_idle_timeout default (5 minutes). */
+export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
+/**
+ * Request headers timeout when request_headers_timeout is unset. Envoy has none by default;
+ * Trellis keeps Node's 60 s as a guard against clients that never finish their headers.
+ */
+export const DEFAULT_REQUEST_HEADERS_TIMEOUT_MS = 60_000;
+
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+/** What the listener knows about an accepted connection. */
+export interface DownstreamConnectionInfo {
+  readonly listenerName: string;
+  readonly filterChainName?: string | undefined;
+  readonly direction: 'inbound' | 'outbound' | 'unspecified';
+  /** The address the client connected to before redirection (SO_ORIGINAL_DST), if known. */
+  readonly originalDestination?: DestinationAddress | undefined;
+  /** `ip:port`; from the socket when absent. */
+  readonly downstreamRemoteAddress?: string | undefined;
+  readonly downstreamLocalAddress?: string | undefined;
+  readonly requestedServerName?: string | undefined;
+  /** Copied into every stream's StreamInfo.metadata (e.g. the peer's identity). */
+  readonly metadata?: ReadonlyMap<string, unknown> | undefined;
+}
+
+export interface HttpConnectionManagerOptions {
+  /** The decoded HttpConnectionManager typed_config. */
+  readonly config: HttpConnectionManager;
+  readonly clusterManager: ClusterManagerApi;
+  /** RDS: the route configuration of that name now (undefined before it arrives → 404 NR). */
+  readonly routeConfig?: (name: string) => RouteConfiguration | undefined;
+  /** Root stats scope: records under `http.<stat_prefix>.*`. */
+  readonly stats: StatsScope;
+  readonly onStreamComplete?: StreamCompleteCallback | undefined;
+  /** Per-stream hooks (Istio metadata exchange and the like), in filter order. */
+  readonly filters?: readonly HttpFilterFactory[] | undefined;
+  readonly timers?: TimerApi | undefined;
+  readonly random?: (() => number) | undefined;
+}
+
+interface ConnState {
+  readonly conn: DownstreamConnectionInfo;
+  readonly socket: Socket;
+  readonly tls: boolean;
+  readonly remote: string;
+  readonly local: string;
+  readonly localPort: number;
+  /** The stream in progress (HTTP/1.1), for codec errors that arrive mid-request. */
+  current: ActiveStream | undefined;
+  h2Streams: number;
+}
+
+type Codec = 'h1' | 'h2';
+
+/** One HttpConnectionManager configuration, serving any number of connections. */
+export class HttpConnectionManagerImpl {
+  readonly stats: HcmStats;
+  private readonly cfg: HttpConnectionManager;
+  private readonly routerConfig: RouterConfig;
+  private readonly h1: HttpServer;
+  private h2: Http2Server | undefined;
+  private readonly conns = new Map<Socket, ConnState>();
+  private readonly sessions = new Map<Http2Session, ConnState>();
+  private pendingH2: ConnState | undefined;
+  private draining = false;
+  private readonly maxHeaderBytes: number;
+  private readonly maxHeadersCount: number;
+  private readonly headersTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
+  private readonly useRemoteAddress: boolean;
+  private readonly xffTrustedHops: number;
+  private readonly skipXffAppend: boolean;
+  private readonly generateRequestId: boolean;
+  private readonly preserveExternalRequestId: boolean;
+  private readonly normalize: boolean;
+  private readonly mergeSlashes: boolean;
+  private readonly acceptHttp10: boolean;
+  private readonly defaultHostForHttp10: string | undefined;
+  private readonly allowAbsoluteUrl: boolean;
+  private readonly underscores: 'ALLOW' | 'REJECT_REQUEST' | 'DROP_HEADER';
+  private readonly stripAnyHostPort: boolean;
+  private readonly stripMatchingHostPort: boolean;
+  private readonly onStreamComplete: StreamCompleteCallback | undefined;
+
+  constructor(private readonly options: HttpConnectionManagerOptions) {
+    const c = options.config;
+    this.cfg = c;
+    this.stats = new HcmStats(options.stats.scope('http').scope(c.statPrefix ?? ''));
+    this.onStreamComplete = options.onStreamComplete;
+    this.maxHeaderBytes = (c.maxRequestHeadersKb || DEFAULT_MAX_REQUEST_HEADERS_KB) * 1024;
+    this.maxHeadersCount =
+      c.commonHttpProtocolOptions?.maxHeadersCount || DEFAULT_MAX_HEADERS_COUNT;
+    this.headersTimeoutMs =
+      durationMs(c.requestHeadersTimeout) || DEFAULT_REQUEST_HEADERS_TIMEOUT_MS;
+    this.idleTimeoutMs =
+      durationMs(c.commonHttpProtocolOptions?.idleTimeout) ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.useRemoteAddress = c.useRemoteAddress === true;
+    this.xffTrustedHops = c.xffNumTrustedHops ?? 0;
+    this.skipXffAppend = c.skipXffAppend === true;
+    this.generateRequestId = c.generateRequestId !== false;
+    this.preserveExternalRequestId = c.preserveExternalRequestId === true;
+    this.normalize = c.normalizePath === true;
+    this.mergeSlashes = c.mergeSlashes === true;
+    this.acceptHttp10 = c.httpProtocolOptions?.acceptHttp10 === true;
+    this.defaultHostForHttp10 = c.httpProtocolOptions?.defaultHostForHttp10;
+    this.allowAbsoluteUrl = c.httpProtocolOptions?.allowAbsoluteUrl !== false;
+    this.underscores = c.commonHttpProtocolOptions?.headersWithUnderscoresAction ?? 'ALLOW';
+    this.stripAnyHostPort = c.stripAnyHostPort === true;
+    this.stripMatchingHostPort = c.stripMatchingHostPort === true;
+
+    const upgrades = new Map<string, boolean>();
+    for (const u of c.upgradeConfigs ?? [])
+      if (u.upgradeType) upgrades.set(u.upgradeType.toLowerCase(), u.enabled !== false);
+    const routerFilter = c.httpFilters?.find(
+      (f) =>
+        f.name === 'envoy.filters.http.router' ||
+        f.typedConfig?.['@type']?.endsWith('.router.v3.Router'),
+    );
+    const routerTyped = routerFilter?.typedConfig as RouterFilterConfig | undefined;
+    let routes: () => CompiledRouteConfig | undefined;
+    if (c.routeConfig) {
+      const compiled = compileRouteConfig(c.routeConfig);
+      routes = () => compiled;
+    } else {
+      const name = c.rds?.routeConfigName ?? '';
+      const lookup = options.routeConfig;
+      routes = () => {
+        const rc = lookup?.(name);
+        return rc ? compileRouteConfig(rc) : undefined;
+      };
+    }
+    this.routerConfig = {
+      clusterManager: options.clusterManager,
+      stats: this.stats,
+      routeConfig: routes,
+      serverName: c.serverName || 'envoy',
+      serverHeaderTransformation: c.serverHeaderTransformation ?? 'OVERWRITE',
+      suppressEnvoyHeaders: routerTyped?.suppressEnvoyHeaders === true,
+      via: c.via || undefined,
+      upgrades,
+      explicitProxy: c.httpProtocolOptions?.allowAbsoluteUrl === true,
+      streamIdleTimeoutMs: durationMs(c.streamIdleTimeout) ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS,
+      alwaysSetRequestIdInResponse: c.alwaysSetRequestIdInResponse === true,
+      proxy100Continue: (c as { proxy100Continue?: boolean }).proxy100Continue === true,
+      filters: options.filters ?? [],
+      onStreamComplete: options.onStreamComplete,
+      random: options.random ?? Math.random,
+      timers: options.timers ?? systemTimers,
+    };
+
+    const requestTimeoutMs = durationMs(c.requestTimeout) ?? 0;
+    const h1 = createHttpServer({
+      maxHeaderSize: this.maxHeaderBytes,
+      insecureHTTPParser: false,
+      requireHostHeader: false,
+      joinDuplicateHeaders: false,
+      requestTimeout: requestTimeoutMs > 0 ? Math.max(requestTimeoutMs, this.headersTimeoutMs) : 0,
+      headersTimeout: this.headersTimeoutMs,
+      keepAliveTimeout: this.idleTimeoutMs,
+      connectionsCheckingInterval: Math.min(
+        Math.max(Math.floor(this.headersTimeoutMs / 4), 50),
+        5000,
+      ),
+    });
+    // One more than the limit so that an excess is seen (Node silently drops the rest).
+    h1.maxHeadersCount = this.maxHeadersCount + 1;
+    h1.maxRequestsPerSocket = c.commonHttpProtocolOptions?.maxRequestsPerConnection ?? 0;
+    h1.on('request', (req: IncomingMessage, res: ServerResponse) =>
+      this.onH1Request(req, res, false),
+    );
+    h1.on('checkContinue', (req: IncomingMessage, res: ServerResponse) =>
+      this.onH1Request(req, res, true),
+    );
+    h1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.onH1Raw(req, socket, head, false),
+    );
+    h1.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.onH1Raw(req, socket, head, true),
+    );
+    h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) =>
+      this.onClientError(err, socket),
+    );
+    // Starts Node's header/request timeout checks for connections handed over with 'connection'.
+    h1.emit('listening');
+    this.h1 = h1;
+  }
+
+  /** Connections currently served. */
+  get activeConnections(): number {
+    return this.conns.size;
+  }
+
+  /** Serves an accepted connection (plain TCP or TLS, already through the listener filters). */
+  handleConnection(socket: Socket, conn: DownstreamConnectionInfo): void {
+    const tls = (socket as TLSSocket).encrypted === true;
+    const state: ConnState = {
+      conn,
+      socket,
+      tls,
+      remote:
+        conn.downstreamRemoteAddress ?? formatAddress(socket.remoteAddress, socket.remotePort),
+      local: conn.downstreamLocalAddress ?? formatAddress(socket.localAddress, socket.localPort),
+      localPort: socket.localPort ?? 0,
+      current: undefined,
+      h2Streams: 0,
+    };
+    const s = this.stats;
+    s.downstream_cx_total.inc();
+    s.downstream_cx_active.inc();
+    this.conns.set(socket, state);
+    const start = performance.now();
+    socket.once('close', () => {
+      this.conns.delete(socket);
+      s.downstream_cx_active.dec();
+      s.downstream_cx_destroy.inc();
+      s.downstream_cx_rx_bytes_total.inc(socket.bytesRead);
+      s.downstream_cx_tx_bytes_total.inc(socket.bytesWritten);
+      s.downstream_cx_length_ms.record(performance.now() - start);
+    });
+    socket.on('error', () => {
+      /* reported by the codec */
+    });
+    const codec = this.cfg.codecType ?? 'AUTO';
+    if (codec === 'HTTP2') this.serve(state, 'h2', true);
+    else if (codec === 'HTTP1') this.serve(state, 'h1', true);
+    else if (tls)
+      this.serve(state, (socket as TLSSocket).alpnProtocol === 'h2' ? 'h2' : 'h1', true);
+    else this.sniff(state);
+  }
+
+  /** Reads until the bytes tell HTTP/2's preface from anything else, then serves. */
+  private sniff(state: ConnState): void {
+    const socket = state.socket;
+    let buf: Buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => socket.destroy(), this.headersTimeoutMs);
+    timer.unref();
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const n = Math.min(buf.length, H2_PREFACE.length);
+      const isPrefix = buf.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      if (isPrefix && buf.length < H2_PREFACE.length) return;
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('end', onEnd);
+      socket.pause();
+      socket.unshift(buf);
+      this.serve(state, isPrefix ? 'h2' : 'h1', false);
+    };
+    const onEnd = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+    };
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+  }
+
+  private serve(state: ConnState, codec: Codec, fresh: boolean): void {
+    const socket = state.socket;
+    if (codec === 'h1') {
+      this.stats.downstream_cx_http1_total.inc();
+      this.stats.downstream_cx_http1_active.inc();
+      socket.once('close', () => this.stats.downstream_cx_http1_active.dec());
+      this.h1.emit('connection', socket);
+      if (!fresh) socket.resume();
+      if (this.draining) this.h1.closeIdleConnections();
+      return;
+    }
+    this.stats.downstream_cx_http2_total.inc();
+    this.stats.downstream_cx_http2_active.inc();
+    socket.once('close', () => this.stats.downstream_cx_http2_active.dec());
+    this.pendingH2 = state;
+    this.h2Server().emit('connection', socket);
+    this.pendingH2 = undefined;
+  }
+
+  private h2Server(): Http2Server {
+    if (this.h2) return this.h2;
+    const o = this.cfg.http2ProtocolOptions;
+    const server = createH2Server({
+      maxHeaderListPairs: this.maxHeadersCount + 8,
+      maxSessionMemory: 64,
+      settings: {
+        enablePush: false,
+        maxHeaderListSize: this.maxHeaderBytes,
+        maxConcurrentStreams: Math.min(o?.maxConcurrentStreams ?? 2_147_483_647, 4_294_967_295),
+        ...(o?.initialStreamWindowSize !== undefined
+          ? { initialWindowSize: o.initialStreamWindowSize }
+          : {}),
+      },
+    });
+    server.on('session', (session: Http2Session) => {
+      const state = this.pendingH2;
+      if (!state) {
+        session.destroy();
+        return;
+      }
+      this.sessions.set(session, state);
+      session.once('close', () => this.sessions.delete(session));
+      session.on('error', () => this.stats.downstream_cx_protocol_error.inc());
+      if (o?.initialConnectionWindowSize !== undefined) {
+        try {
+          session.setLocalWindowSize(o.initialConnectionWindowSize);
+        } catch {
+          /* keep the default */
+        }
+      }
+      if (this.idleTimeoutMs > 0)
+        session.setTimeout(this.idleTimeoutMs, () => {
+          if (state.h2Streams === 0) session.close();
+        });
+      if (this.draining) session.close();
+    });
+    server.on('stream', (stream: ServerHttp2Stream, headers: H2Headers, flags: number) =>
+      this.onH2Stream(stream, headers, flags),
+    );
+    this.h2 = server;
+    return server;
+  }
+
+  // ---- HTTP/1.1 ----
+
+  /** Envoy's checks of an HTTP/1 request head; the error reply, or undefined when it passes. */
+  private checkH1(req: IncomingMessage): { status: number; details: string } | undefined {
+    const v = req.httpVersion;
+    if (v === '1.0') {
+      if (!this.acceptHttp10) return { status: 426, details: DETAILS.lowVersion };
+    } else if (v === '0.9') return { status: 426, details: DETAILS.lowVersion };
+    else if (v !== '1.1') return { status: 400, details: 'http1.codec_error' };
+    const raw = req.rawHeaders;
+    if (raw.length / 2 > this.maxHeadersCount)
+      return { status: 431, details: DETAILS.tooManyHeaders };
+    let hosts = 0;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i] as string;
+      if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+      if (this.underscores === 'REJECT_REQUEST' && name.includes('_'))
+        return { status: 400, details: 'http1.unexpected_underscore' };
+    }
+    if (hosts > 1) return { status: 400, details: 'http1.codec_error' };
+    const te = req.headers['transfer-encoding'];
+    if (te !== undefined && te.trim().toLowerCase() !== 'chunked')
+      return { status: 501, details: DETAILS.invalidTransferEncoding };
+    return undefined;
+  }
+
+  private h1Headers(
+    req: IncomingMessage,
+    state: ConnState,
+    isConnect: boolean,
+  ):
+    { headers: RequestHeaders; target?: DestinationAddress } | { status: number; details: string } {
+    const map = req.headers as HeaderMap;
+    let authority = headerValue(map, 'host');
+    delete map.host;
+    let url = req.url ?? '/';
+    let scheme = state.tls ? 'https' : 'http';
+    let target: DestinationAddress | undefined;
+    if (isConnect) {
+      const hp = parseHostPort(url);
+      if (!hp) return { status: 400, details: 'http1.invalid_url' };
+      authority = url;
+      target = hp;
+      url = '';
+    } else if (url.charCodeAt(0) !== 47 /* / */ && url !== '*') {
+      const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]+)(.*)$/.exec(url);
+      if (!m?.[1] || !m[2]) return { status: 400, details: 'http1.invalid_url' };
+      if (!this.allowAbsoluteUrl) return { status: 400, details: 'absolute_path_rejected' };
+      scheme = m[1].toLowerCase();
+      if (scheme !== 'http' && scheme !== 'https')
+        return { status: 400, details: 'http1.invalid_url' };
+      authority = m[2];
+      url = m[3] || '/';
+      if (url.charCodeAt(0) !== 47) url = '/' + url;
+      const hp = parseHostPort(authority);
+      target = hp ?? { address: authority, port: scheme === 'https' ? 443 : 80 };
+      this.stats.downstream_rq_non_relative_path.inc();
+    }
+    if (authority === undefined || authority === '') {
+      if (req.httpVersion === '1.0' && this.defaultHostForHttp10)
+        authority = this.defaultHostForHttp10;
+      else return { status: 400, details: DETAILS.missingHostHeader };
+    }
+    return {
+      headers: new RequestHeaders(map, req.method ?? 'GET', url, authority, scheme),
+      ...(target ? { target } : {}),
+    };
+  }
+
+  private onH1Request(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+    const state = this.conns.get(req.socket);
+    if (!state) {
+      res.destroy();
+      return;
+    }
+    if (this.draining) res.shouldKeepAlive = false;
+    const bad = this.checkH1(req);
+    const te = req.headers['transfer-encoding'];
+    const cl = req.headers['content-length'];
+    const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
+    const ds = new H1Downstream(req, res, hasBody);
+    if (bad) {
+      this.rejectRequest(state, ds, req, bad.status, bad.details, expectContinue);
+      return;
+    }
+    const parsed = this.h1Headers(req, state, false);
+    if ('status' in parsed) {
+      this.rejectRequest(state, ds, req, parsed.status, parsed.details, expectContinue);
+      return;
+    }
+    if (expectContinue && !this.routerConfig.proxy100Continue) {
+      // Envoy's default: answer 100 Continue here and do not forward `expect`.
+      res.writeContinue();
+      delete parsed.headers.map.expect;
+    }
+    this.startStream(state, ds, parsed.headers, parsed.target, {
+      isConnect: false,
+      upgrade: undefined,
+      expectContinue,
+    });
+  }
+
+  /** An Upgrade (`connect` false) or CONNECT request: node:http gave up the socket. */
+  private onH1Raw(req: IncomingMessage, socket: Socket, head: Buffer, isConnect: boolean): void {
+    const state = this.conns.get(socket);
+    const ds = new RawDownstream(req, socket, head);
+    if (!state) {
+      socket.destroy();
+      return;
+    }
+    const bad = this.checkH1(req);
+    if (bad) {
+      this.rejectRequest(state, ds, req, bad.status, bad.details, false);
+      return;
+    }
+    const parsed = this.h1Headers(req, state, isConnect);
+    if ('status' in parsed) {
+      this.rejectRequest(state, ds, req, parsed.status, parsed.details, false);
+      return;
+    }
+    let upgrade: string | undefined;
+    if (!isConnect) {
+      upgrade = headerValue(parsed.headers.map, 'upgrade')?.trim().toLowerCase();
+      // Envoy never upgrades to h2c from HTTP/1.1: the request is served as HTTP/1.1 (here
+      // without its body, on a connection that closes after the response).
+      if (upgrade === 'h2c' || upgrade === '') upgrade = undefined;
+    }
+    this.startStream(state, ds, parsed.headers, parsed.target, {
+      isConnect,
+      upgrade,
+      expectContinue: false,
+    });
+  }
+
+  /** Answers a request the codec checks refused, recording it like Envoy (DPE). */
+  private rejectRequest(
+    state: ConnState,
+    ds: Downstream,
+    req: IncomingMessage,
+    status: number,
+    details: string,
+    expectContinue: boolean,
+  ): void {
+    const headers = new RequestHeaders(
+      req.headers,
+      req.method ?? '',
+      req.url ?? '',
+      headerValue(req.headers, 'host') ?? '',
+      state.tls ? 'https' : 'http',
+    );
+    const stream = this.newStream(state, ds, headers, undefined, {
+      isConnect: false,
+      upgrade: undefined,
+      expectContinue,
+    });
+    if (status === 400 || status === 431 || status === 501) {
+      stream.info.responseFlags.add(RESPONSE_FLAGS.DOWNSTREAM_PROTOCOL_ERROR);
+      this.stats.downstream_cx_protocol_error.inc();
+    }
+    if (ds instanceof H1Downstream) ds.res.shouldKeepAlive = false;
+    stream.localReply(
+      status,
+      status === 426 ? '' : (STATUS_CODES[status] ?? ''),
+      details,
+      undefined,
+      undefined,
+      false,
+    );
+  }
+
+  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    const state = this.conns.get(socket);
+    const code = err.code ?? '';
+    if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
+      state?.current?.onDownstreamProtocolError(400, DETAILS.downstreamRemoteDisconnect);
+      socket.destroy();
+      return;
+    }
+    let status = 400;
+    let details = 'http1.codec_error';
+    const reason = (err as { reason?: string }).reason ?? err.message;
+    switch (code) {
+      case 'HPE_HEADER_OVERFLOW':
+        status = 431;
+        details = 'http1.headers_too_large';
+        break;
+      case 'ERR_HTTP_REQUEST_TIMEOUT':
+        status = 408;
+        details = DETAILS.requestHeadersTimeout;
+        this.stats.downstream_rq_header_timeout.inc();
+        break;
+      case 'HPE_INVALID_TRANSFER_ENCODING':
+        if (/content-length/i.test(reason))
+          details = 'http1.content_length_and_chunked_not_allowed';
+        else {
+          status = 501;
+          details = DETAILS.invalidTransferEncoding;
+        }
+        break;
+      case 'HPE_INVALID_CONTENT_LENGTH':
+        if (/transfer-encoding/i.test(reason))
+          details = 'http1.content_length_and_chunked_not_allowed';
+        else details = 'http1.invalid_content_length';
+        break;
+      case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+        details = 'http1.content_length_not_allowed';
+        break;
+      case 'HPE_INVALID_HEADER_TOKEN':
+      case 'HPE_LF_EXPECTED':
+      case 'HPE_CR_EXPECTED':
+        details = 'http1.invalid_characters';
+        break;
+      case 'HPE_INVALID_METHOD':
+        details = 'http1.invalid_method';
+        break;
+      case 'HPE_INVALID_URL':
+        details = 'http1.invalid_url';
+        break;
+      case 'HPE_INVALID_CHUNK_SIZE':
+      case 'HPE_STRICT':
+        details = 'http1.invalid_chunk';
+        break;
+      default:
+        break;
+    }
+    if (status !== 408) this.stats.downstream_cx_protocol_error.inc();
+    const active = state?.current;
+    let canReply = true;
+    if (active?.requestComplete) {
+      // A bad request pipelined behind a complete one: Envoy reads no further until the first
+      // response is done, so that one finishes and the error answer follows it.
+      this.recordCodecError(state, status, details);
+      active.ds.onComplete(() => this.writeCodecError(socket, status));
+      return;
+    }
+    if (active) {
+      canReply = active.onDownstreamProtocolError(status, details);
+    } else this.recordCodecError(state, status, details);
+    if (
+      canReply &&
+      !(socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent
+    )
+      this.writeCodecError(socket, status);
+    else socket.destroy();
+  }
+
+  /** A codec error outside any stream, for access logs (Envoy logs them as requests with DPE). */
+  private recordCodecError(state: ConnState | undefined, status: number, details: string): void {
+    const info = this.baseInfo(state, 'HTTP/1.1');
+    info.responseCode = status;
+    info.responseCodeDetails = details;
+    if (status !== 408) info.responseFlags.add(RESPONSE_FLAGS.DOWNSTREAM_PROTOCOL_ERROR);
+    info.durationMs = 0;
+    this.stats.downstream_rq_total.inc();
+    this.stats.responseCode(status);
+    try {
+      this.onStreamComplete?.(info, EMPTY_HEADERS);
+    } catch {
+      /* an access logger's failure must not break the connection */
+    }
+  }
+
+  /** Writes Envoy's codec-error response and closes the connection. */
+  private writeCodecError(socket: Socket, status: number): void {
+    if (socket.destroyed || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const text = STATUS_CODES[status] ?? 'Bad Request';
+    socket.end(
+      `HTTP/1.1 ${status} ${text}\r\ncontent-length: ${Buffer.byteLength(text)}\r\ncontent-type: text/plain\r\n` +
+        `server: ${this.routerConfig.serverName}\r\nconnection: close\r\n\r\n${text}`,
+    );
+    setTimeout(() => socket.destroy(), 1000).unref();
+  }
+
+  // ---- HTTP/2 ----
+
+  private onH2Stream(stream: ServerHttp2Stream, h: H2Headers, flags: number): void {
+    // A stream the codec already reset (e.g. content-length mismatch in the same packet) arrives
+    // destroyed, and errors: without a listener that error would be uncaught.
+    stream.on('error', () => {});
+    if (stream.destroyed) return;
+    const state = this.sessions.get(stream.session as Http2Session);
+    if (!state) {
+      stream.close(h2constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    state.h2Streams++;
+    stream.once('close', () => state.h2Streams--);
+    const endStream = (flags & h2constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    const method = h[':method'] ?? '';
+    const isConnect = method === 'CONNECT';
+    const path = h[':path'] ?? '';
+    const authority = h[':authority'] ?? h.host ?? '';
+    const scheme = h[':scheme'] ?? (state.tls ? 'https' : 'http');
+    const map: HeaderMap = {};
+    for (const k of Object.keys(h)) if (k.charCodeAt(0) !== 58 && k !== 'host') map[k] = h[k];
+    // A CONNECT stream's body is the tunnel.
+    const ds = new H2Downstream(stream, endStream && !isConnect);
+    const headers = new RequestHeaders(map, method, isConnect ? '' : path, authority, scheme);
+    let target: DestinationAddress | undefined;
+    let error: { status: number; details: string } | undefined;
+    if (this.underscores === 'REJECT_REQUEST' && Object.keys(map).some((k) => k.includes('_')))
+      error = { status: 400, details: 'http2.unexpected_underscore' };
+    else if (Object.keys(map).length > this.maxHeadersCount)
+      error = { status: 431, details: 'http2.too_many_headers' };
+    else if (authority === '') error = { status: 400, details: DETAILS.missingHostHeader };
+    else if (isConnect) {
+      target = parseHostPort(authority);
+      if (!target) error = { status: 400, details: 'http2.invalid_authority' };
+    } else if (path.charCodeAt(0) !== 47 && !(method === 'OPTIONS' && path === '*'))
+      error = { status: 400, details: 'http2.invalid_path' };
+    if (error) {
+      const s = this.newStream(state, ds, headers, undefined, {
+        isConnect: false,
+        upgrade: undefined,
+        expectContinue: false,
+      });
+      s.info.responseFlags.add(RESPONSE_FLAGS.DOWNSTREAM_PROTOCOL_ERROR);
+      s.localReply(
+        error.status,
+        STATUS_CODES[error.status] ?? '',
+        error.details,
+        undefined,
+        undefined,
+        false,
+      );
+      return;
+    }
+    this.startStream(state, ds, headers, target, {
+      isConnect,
+      upgrade: undefined,
+      expectContinue: false,
+    });
+  }
+
+  // ---- Streams ----
+
+  private baseInfo(state: ConnState | undefined, protocol: StreamInfo['protocol']): StreamInfo {
+    const conn = state?.conn;
+    const info = newStreamInfo({
+      protocol,
+      listenerName: conn?.listenerName ?? '',
+      direction: conn?.direction ?? 'unspecified',
+      downstreamRemoteAddress: state?.remote ?? '',
+      downstreamLocalAddress: state?.local ?? '',
+    });
+    if (conn?.filterChainName !== undefined) info.filterChainName = conn.filterChainName;
+    if (conn?.requestedServerName !== undefined)
+      info.requestedServerName = conn.requestedServerName;
+    if (conn?.metadata) for (const [k, v] of conn.metadata) info.metadata.set(k, v);
+    return info;
+  }
+
+  private newStream(
+    state: ConnState,
+    ds: Downstream,
+    headers: RequestHeaders,
+    target: DestinationAddress | undefined,
+    opts: { isConnect: boolean; upgrade: string | undefined; expectContinue: boolean },
+    internal = false,
+    forwardedProto = state.tls ? 'https' : 'http',
+  ): ActiveStream {
+    const info = this.baseInfo(state, ds.protocol);
+    info.method = headers.method;
+    info.path = headers.path;
+    info.authority = headers.authority;
+    info.scheme = headers.scheme;
+    const ua = headers.get('user-agent');
+    if (ua !== undefined) info.userAgent = ua;
+    const s = this.stats;
+    s.downstream_rq_total.inc();
+    (ds.protocol === 'HTTP/2' ? s.downstream_rq_http2_total : s.downstream_rq_http1_total).inc();
+    s.downstream_rq_active.inc();
+    const sctx: StreamContext = {
+      originalDestination: target ?? state.conn.originalDestination,
+      internal,
+      forwardedProto,
+      isConnect: opts.isConnect,
+      upgrade: opts.upgrade,
+      isGrpc: isGrpcContentType(headers.get('content-type')),
+      isHead: headers.method === 'HEAD',
+      expectContinue: opts.expectContinue,
+    };
+    const stream = new ActiveStream(this.routerConfig, ds, info, headers, sctx);
+    if (ds.protocol !== 'HTTP/2') {
+      state.current = stream;
+      ds.onComplete(() => {
+        if (state.current === stream) state.current = undefined;
+      });
+      ds.onAbort(() => {
+        if (state.current === stream) state.current = undefined;
+      });
+    }
+    return stream;
+  }
+
+  /** Connection-manager header handling (Envoy's ConnectionManagerUtility), then the router. */
+  private startStream(
+    state: ConnState,
+    ds: Downstream,
+    headers: RequestHeaders,
+    target: DestinationAddress | undefined,
+    opts: { isConnect: boolean; upgrade: string | undefined; expectContinue: boolean },
+  ): void {
+    const map = headers.map;
+    // Path normalization (normalize_path, merge_slashes); a fragment is dropped.
+    if (!opts.isConnect && headers.path !== '*') {
+      const hash = headers.path.indexOf('#');
+      if (hash >= 0) headers.path = headers.path.slice(0, hash);
+      if (this.normalize || this.mergeSlashes) {
+        const p = normalizePath(headers.path, this.mergeSlashes);
+        if (p === undefined) {
+          const s = this.newStream(state, ds, headers, target, opts);
+          s.localReply(
+            400,
+            'Bad Request',
+            DETAILS.invalidPath,
+            RESPONSE_FLAGS.DOWNSTREAM_PROTOCOL_ERROR,
+            undefined,
+            false,
+          );
+          return;
+        }
+        headers.path = p;
+      }
+    }
+    if (this.underscores === 'DROP_HEADER')
+      for (const k of Object.keys(map)) if (k.includes('_')) delete map[k];
+    if (this.stripAnyHostPort) headers.authority = stripPort(headers.authority);
+    else if (
+      this.stripMatchingHostPort &&
+      headers.authority.endsWith(`:${state.conn.originalDestination?.port ?? state.localPort}`)
+    )
+      headers.authority = stripPort(headers.authority);
+
+    // Hop-by-hop headers never go upstream (an Upgrade's are re-added by the pool).
+    removeHopByHop(map);
+
+    // x-forwarded-for, the client address and internal / edge (use_remote_address).
+    const connIp = addressIp(state.remote);
+    let clientAddress = state.remote;
+    let internal: boolean;
+    if (this.useRemoteAddress) {
+      if (!this.skipXffAppend) appendXff(map, connIp);
+      if (this.xffTrustedHops > 0) {
+        const ip = xffClientAddress(map, this.xffTrustedHops);
+        if (ip) clientAddress = formatAddress(ip, 0);
+      }
+      internal =
+        isInternalAddress(addressIp(clientAddress)) &&
+        headerValue(map, 'x-forwarded-for') === connIp;
+    } else {
+      const ip = xffClientAddress(map, this.xffTrustedHops);
+      if (ip) clientAddress = formatAddress(ip, 0);
+      internal = false;
+    }
+    const edge = this.useRemoteAddress && !internal;
+    if (edge) {
+      for (const k of Object.keys(map)) if (k.startsWith('x-envoy-')) delete map[k];
+      map['x-envoy-external-address'] = addressIp(clientAddress);
+    }
+    if (internal) map['x-envoy-internal'] = 'true';
+    else delete map['x-envoy-internal'];
+    // x-forwarded-proto: overwritten at the edge, else set when absent.
+    const connProto = state.tls ? 'https' : 'http';
+    if (
+      (this.useRemoteAddress && this.xffTrustedHops === 0) ||
+      map['x-forwarded-proto'] === undefined
+    )
+      map['x-forwarded-proto'] = connProto;
+    const forwardedProto = headerValue(map, 'x-forwarded-proto') ?? connProto;
+    // x-request-id.
+    if (this.generateRequestId) {
+      const cur = headerValue(map, 'x-request-id');
+      if (cur === undefined || cur === '' || (edge && !this.preserveExternalRequestId))
+        map['x-request-id'] = randomUUID();
+    }
+    if (this.routerConfig.via !== undefined) {
+      const cur = headerValue(map, 'via');
+      map.via = cur ? `${cur}, ${this.routerConfig.via}` : this.routerConfig.via;
+    }
+    const stream = this.newStream(state, ds, headers, target, opts, internal, forwardedProto);
+    const info = stream.info;
+    info.downstreamRemoteAddress = clientAddress;
+    const xff = headerValue(map, 'x-forwarded-for');
+    if (xff !== undefined) info.xForwardedFor = xff;
+    const rid = headerValue(map, 'x-request-id');
+    if (rid !== undefined) info.requestId = rid;
+    stream.run();
+  }
+
+  // ---- Lifecycle ----
+
+  /** Stops keep-alive (HTTP/1.1 `connection: close`, HTTP/2 GOAWAY); in-flight requests finish. */
+  drain(): void {
+    this.draining = true;
+    this.h1.closeIdleConnections();
+    for (const session of this.sessions.keys()) session.close();
+    for (const state of this.conns.values()) {
+      const ds = state.current?.ds;
+      if (!(ds instanceof H1Downstream)) continue;
+      // An HTTP/1.1 request in flight: its response closes the connection.
+      if (!ds.res.headersSent) ds.res.shouldKeepAlive = false;
+      else ds.onComplete(() => state.socket.end());
+    }
+  }
+
+  /** Closes every connection now. */
+  close(): void {
+    this.draining = true;
+    for (const session of this.sessions.keys()) session.destroy();
+    for (const socket of this.conns.keys()) socket.destroy();
+    this.h1.close(() => {
+      /* not listening: only stops the connection checks */
+    });
+  }
+}
+
+const EMPTY_HEADERS = {
+  requestHeader: (): undefined => undefined,
+  responseHeader: (): undefined => undefined,
+  responseTrailer: (): undefined => undefined,
+};

@@ -1,0 +1,37 @@
+// What access logs and Istio metrics read about a finished request or connection: the StreamInfo
+// plus accessors for its headers (the HTTP layer's own header maps stay where they are). Header
+// names are lower case; `:method`, `:path`, `:authority` and `:scheme` are the pseudo-headers.
+import type { StreamInfo } from '../stream-info.js';
+
+export interface LogContext {
+  readonly info: StreamInfo;
+  /** A request header as it went upstream (after the router's changes), or undefined. */
+  requestHeader?(name: string): string | undefined;
+  /** A response header as sent downstream, or undefined. */
+  responseHeader?(name: string): string | undefined;
+  /** A response trailer (gRPC's grpc-status), or undefined. */
+  responseTrailer?(name: string): string | undefined;
+  /** The upstream cluster's alt_stat_name, when set (Envoy's `%UPSTREAM_CLUSTER%` prints it). */
+  readonly upstreamObservabilityName?: string;
+}
+
+/** A LogContext over plain header records (Node's IncomingHttpHeaders shape), e.g. in tests. */
+export function logContext(
+  info: StreamInfo,
+  request: Readonly<Record<string, string | readonly string[] | undefined>> = {},
+  response: Readonly<Record<string, string | readonly string[] | undefined>> = {},
+  trailers: Readonly<Record<string, string | readonly string[] | undefined>> = {},
+): LogContext {
+  const get =
+    (h: Readonly<Record<string, string | readonly string[] | undefined>>) =>
+    (name: string): string | undefined => {
+      const v = h[name];
+      return v === undefined ? undefined : typeof v === 'string' ? v : v.join(',');
+    };
+  return {
+    info,
+    requestHeader: get(request),
+    responseHeader: get(response),
+    responseTrailer: get(trailers),
+  };
+}

@@ -1,0 +1,345 @@
+// The proxy process: wires the xDS client to the cluster and listener managers, the HTTP
+// connection manager to the router and the upstream pools, and every finished request or
+// connection to access logs and Istio's metrics; serves the admin and health endpoints; drains
+// on SIGTERM. Everything the proxy does comes from xDS: the bootstrap says only who it is and
+// where the control plane is.
+import type { Socket } from 'node:net';
+import type { AccessLog, FilterChain, HttpConnectionManager, Listener } from '@trellis/envoy';
+import { AdminServer, type ServerState } from './admin/index.js';
+import { HttpConnectionManagerImpl } from './http/connection-manager.js';
+import type { HttpFilterFactory, StreamHeaders } from './http/router.js';
+import {
+  createNetworkFilterFactory,
+  ListenerManager,
+  type ConnectionInfo,
+  type TcpProxyLogContext,
+} from './listener/index.js';
+import {
+  AccessLogManager,
+  IstioMetrics,
+  PeerMetadataExchange,
+  StatsStore,
+  workloadFromNodeMetadata,
+  type AccessLogger,
+  type LogContext,
+  type TcpMetricsReporter,
+} from './observability/index.js';
+import type { StreamInfo } from './stream-info.js';
+import { ClusterManager } from './upstream/cluster-manager.js';
+import {
+  AdsClient,
+  EMPTY_CONFIG,
+  type Bootstrap,
+  type ConfigType,
+  type ProxyConfig,
+  type XdsProtocol,
+} from './xds/index.js';
+
+export type ProxyLogger = (
+  level: 'debug' | 'info' | 'warn' | 'error',
+  message: string,
+  fields?: Record<string, unknown>,
+) => void;
+
+export interface ProxyOptions {
+  readonly bootstrap: Bootstrap;
+  /** xDS variant (default delta). */
+  readonly protocol?: XdsProtocol;
+  /** Admin listener address (default 127.0.0.1) and port (default the bootstrap's, 15000). */
+  readonly adminAddress?: string;
+  readonly adminPort?: number;
+  /** Health listener (`/healthz/ready`): default the bootstrap's status port (15021); null: none. */
+  readonly healthPort?: number | null;
+  readonly healthAddress?: string;
+  /**
+   * An access log for every HTTP request and TCP connection in addition to those the
+   * configuration asks for (Istio's meshConfig.accessLogFile): a path, `/dev/stdout`, ...
+   */
+  readonly accessLogFile?: string;
+  readonly accessLogEncoding?: 'TEXT' | 'JSON';
+  /** How long connections may finish when draining (default 5 s, Istio's drain duration). */
+  readonly drainTimeMs?: number;
+  readonly log?: ProxyLogger;
+}
+
+const noLog: ProxyLogger = () => undefined;
+
+const TEXT_DEFAULT: AccessLog = {
+  name: 'envoy.access_loggers.file',
+};
+
+/** One running proxy. */
+export class TrellisProxy {
+  readonly stats = new StatsStore();
+  readonly clusters: ClusterManager;
+  readonly listeners: ListenerManager;
+  readonly ads: AdsClient;
+  readonly admin: AdminServer;
+  readonly accessLogs = new AccessLogManager();
+  readonly metrics: IstioMetrics;
+  readonly peers: PeerMetadataExchange;
+  #config: ProxyConfig = EMPTY_CONFIG;
+  #state: ServerState = 'PRE_INITIALIZING';
+  #applying: Promise<void> = Promise.resolve();
+  #ready: Promise<void>;
+  #markReady!: () => void;
+  readonly #log: ProxyLogger;
+  readonly #extraLog: AccessLogger | undefined;
+  #adminPort = 0;
+  #healthPort: number | undefined;
+  #closed = false;
+
+  private constructor(private readonly options: ProxyOptions) {
+    this.#log = options.log ?? noLog;
+    this.#ready = new Promise((resolve) => (this.#markReady = resolve));
+    const b = options.bootstrap;
+    const local = workloadFromNodeMetadata(b.node.metadata);
+    this.metrics = new IstioMetrics(this.stats, local);
+    this.peers = new PeerMetadataExchange(b.node.id ?? '', local);
+    this.clusters = new ClusterManager({ stats: this.stats });
+    if (options.accessLogFile) {
+      const r = this.accessLogs.create({
+        ...TEXT_DEFAULT,
+        typedConfig: {
+          '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
+          path: options.accessLogFile,
+          ...(options.accessLogEncoding === 'JSON' ? { logFormat: { jsonFormat: {} } } : {}),
+        },
+      } as AccessLog);
+      if (!r.ok) throw new Error(`access log: ${r.error}`);
+      this.#extraLog = r.value;
+    }
+    const networkFilters = createNetworkFilterFactory({
+      tcpProxy: {
+        clusterManager: this.clusters,
+        stats: this.stats,
+        onUpstreamConnected: (info, ctx) => this.#tcpReporter(info, ctx).opened(),
+        onConnectionComplete: (info, ctx) => this.#tcpComplete(info, ctx),
+      },
+      httpConnectionManager: (config, chain, listener) => this.#hcm(config, chain, listener),
+    });
+    this.listeners = new ListenerManager({
+      networkFilters,
+      stats: this.stats,
+      ...(options.drainTimeMs !== undefined ? { drainTimeMs: options.drainTimeMs } : {}),
+      onListenerAccessLog: (info) => this.#logStream({ info }),
+    });
+    this.ads = new AdsClient({
+      bootstrap: b,
+      protocol: options.protocol ?? 'delta',
+      stats: this.stats,
+      onConfig: (config, changed) => this.#onConfig(config, changed),
+      log: {
+        debug: (m: string) => this.#log('debug', m),
+        info: (m: string) => this.#log('info', m),
+        warn: (m: string) => this.#log('warn', m),
+        error: (m: string) => this.#log('error', m),
+      },
+    });
+    this.admin = new AdminServer(
+      {
+        config: () => this.#config,
+        stats: this.stats,
+        state: () => this.#state,
+        xdsStatus: {
+          // A rejected update names its resources in the NACK message (`cluster "x": ...`).
+          errorState: (kind, name) => {
+            const nack = this.ads.status().types[kind].lastNack;
+            return nack && nack.message.includes(`"${name}"`)
+              ? { details: nack.message, lastUpdateAttempt: nack.at, versionInfo: nack.version }
+              : undefined;
+          },
+          lastUpdated: (kind) => this.ads.status().types[kind].lastUpdateAt,
+        },
+        bootstrap: () => ({ node: b.node }),
+        shutdown: () => this.close(),
+        drainListeners: (o) => this.listeners.drain(options.drainTimeMs ?? 5_000, o),
+      },
+      {
+        address: options.adminAddress ?? '127.0.0.1',
+        port: options.adminPort ?? b.adminPort,
+        healthPort: options.healthPort === undefined ? b.statusPort : options.healthPort,
+        ...(options.healthAddress !== undefined ? { healthAddress: options.healthAddress } : {}),
+      },
+    );
+  }
+
+  /** Starts the admin endpoint and the xDS client; resolves once the admin port is bound. */
+  static async start(options: ProxyOptions): Promise<TrellisProxy> {
+    const p = new TrellisProxy(options);
+    const ports = await p.admin.start();
+    p.#adminPort = ports.adminPort;
+    p.#healthPort = ports.healthPort;
+    p.#state = 'INITIALIZING';
+    p.ads.start();
+    return p;
+  }
+
+  get adminPort(): number {
+    return this.#adminPort;
+  }
+
+  get healthPort(): number | undefined {
+    return this.#healthPort;
+  }
+
+  get state(): ServerState {
+    return this.#state;
+  }
+
+  /** The configuration in force. */
+  get config(): ProxyConfig {
+    return this.#config;
+  }
+
+  /** Resolves once the first complete configuration is applied (LIVE). */
+  whenReady(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** Resolves once every configuration received so far is applied. */
+  whenApplied(): Promise<void> {
+    return this.#applying;
+  }
+
+  #onConfig(config: ProxyConfig, changed: readonly ConfigType[]): void {
+    this.#applying = this.#applying.then(async () => {
+      if (this.#closed) return;
+      this.#config = config;
+      try {
+        if (changed.includes('clusters') || changed.includes('endpoints')) {
+          const c = await this.clusters.update(config);
+          for (const e of c.errors)
+            this.#log('warn', 'cluster rejected', { cluster: e.name, error: e.message });
+        }
+        const r = await this.listeners.update(config);
+        for (const e of r.errors)
+          this.#log('warn', 'listener rejected', { listener: e.name, error: e.message });
+      } catch (e) {
+        this.#log('error', 'applying configuration failed', { error: String(e) });
+      }
+      // LIVE, as Envoy: once the initial clusters and listeners are in place.
+      if (this.#state === 'INITIALIZING' && this.ads.status().synced) {
+        this.#state = 'LIVE';
+        this.#markReady();
+        this.#log('info', 'proxy is live', { versions: config.versions });
+      }
+    });
+  }
+
+  /** One HttpConnectionManager's connection handler (built once per listener version). */
+  #hcm(
+    config: HttpConnectionManager,
+    _chain: FilterChain,
+    listener: Listener,
+  ): (socket: Socket, conn: ConnectionInfo) => void {
+    const loggers: AccessLogger[] = [];
+    (config.accessLog ?? []).forEach((a, i) => {
+      const r = this.accessLogs.create(a, `accessLog[${i}]`);
+      if (!r.ok) throw new Error(r.error);
+      loggers.push(r.value);
+    });
+    const inbound = listener.trafficDirection === 'INBOUND';
+    const peers = this.peers;
+    const exchange: HttpFilterFactory = (info) => {
+      let hadMetadata = false;
+      return {
+        onRequestHeaders: (h) => {
+          if (inbound) hadMetadata = peers.onInboundRequest(info, h.map);
+        },
+        onUpstreamRequestHeaders: (h) => {
+          if (!inbound) for (const [k, v] of peers.outboundRequestHeaders()) h.map[k] = v;
+        },
+        onUpstreamResponseHeaders: (h) => {
+          if (!inbound) peers.onOutboundResponse(info, h);
+        },
+        onResponseHeaders: (h) => {
+          if (inbound) for (const [k, v] of peers.inboundResponseHeaders(hadMetadata)) h[k] = v;
+        },
+      };
+    };
+    const hcm = new HttpConnectionManagerImpl({
+      config,
+      clusterManager: this.clusters,
+      routeConfig: (name) => this.#config.routes.get(name),
+      stats: this.stats,
+      filters: [exchange],
+      onStreamComplete: (info, headers) => this.#httpComplete(info, headers, loggers),
+    });
+    return (socket, conn) => {
+      conn.drain.onDrain(() => hcm.drain());
+      hcm.handleConnection(socket, {
+        listenerName: conn.listenerName,
+        filterChainName: conn.filterChain.name,
+        direction: inbound ? 'inbound' : 'outbound',
+        originalDestination: { address: conn.local.address, port: conn.local.port },
+        downstreamRemoteAddress: `${conn.remote.address}:${conn.remote.port}`,
+        downstreamLocalAddress: `${conn.local.address}:${conn.local.port}`,
+        requestedServerName: conn.requestedServerName,
+      });
+    };
+  }
+
+  #httpComplete(info: StreamInfo, headers: StreamHeaders, loggers: readonly AccessLogger[]): void {
+    const ctx = {
+      info,
+      requestHeader: (n: string) => headers.requestHeader(n),
+      responseHeader: (n: string) => headers.responseHeader(n),
+      responseTrailer: (n: string) => headers.responseTrailer(n),
+      ...(headers.upstreamHostMetadata
+        ? { upstreamHostMetadata: headers.upstreamHostMetadata }
+        : {}),
+      ...(headers.upstreamClusterMetadata
+        ? { upstreamClusterMetadata: headers.upstreamClusterMetadata }
+        : {}),
+    };
+    try {
+      this.metrics.recordHttp(ctx);
+    } catch (e) {
+      this.#log('error', 'recording metrics failed', { error: String(e) });
+    }
+    for (const l of loggers) l.log(ctx);
+    this.#logStream(ctx);
+  }
+
+  readonly #tcpReporters = new WeakMap<StreamInfo, TcpMetricsReporter>();
+
+  #tcpReporter(info: StreamInfo, _ctx: TcpProxyLogContext): TcpMetricsReporter {
+    let r = this.#tcpReporters.get(info);
+    if (!r) {
+      r = this.metrics.tcpConnection({ info });
+      this.#tcpReporters.set(info, r);
+    }
+    return r;
+  }
+
+  #tcpComplete(info: StreamInfo, ctx: TcpProxyLogContext): void {
+    const r = this.#tcpReporters.get(info);
+    if (r) r.closed();
+    ctx.accessLog.forEach((a, i) => {
+      const l = this.accessLogs.create(a, `accessLog[${i}]`);
+      if (l.ok) l.value.log({ info });
+    });
+    this.#logStream({ info });
+  }
+
+  #logStream(ctx: LogContext): void {
+    this.#extraLog?.log(ctx);
+  }
+
+  /** Stops accepting, lets connections finish within `ms`, then closes listeners (SIGTERM). */
+  async drain(ms = this.options.drainTimeMs ?? 5_000): Promise<void> {
+    this.#state = 'DRAINING';
+    await this.listeners.drain(ms);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.ads.close();
+    await this.listeners.close();
+    this.clusters.close();
+    await this.admin.close();
+    await this.accessLogs.close();
+  }
+}

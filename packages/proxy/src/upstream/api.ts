@@ -1,0 +1,169 @@
+// What the rest of the proxy (listeners, tcp_proxy, the HTTP router) needs from the cluster
+// manager. Implemented in cluster-manager.ts (clusters in cluster.ts, pools in pool-http1.ts and
+// pool-http2.ts).
+import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Cluster } from '@trellis/envoy';
+import type { StatsScope } from '../observability/stats-api.js';
+import type { ClusterStats } from './cluster-stats.js';
+import type { LbContext, LbHost } from './lb/types.js';
+
+/** An `ip:port` (or host name and port) a connection was addressed to. */
+export interface DestinationAddress {
+  readonly address: string;
+  readonly port: number;
+}
+
+/**
+ * LbContext plus what ORIGINAL_DST clusters choose by (added by the http helper): the
+ * downstream connection's original destination (SO_ORIGINAL_DST, or the target of an
+ * explicit-proxy request), and request headers for `original_dst_lb_config.use_http_header`.
+ */
+export interface UpstreamLbContext extends LbContext {
+  readonly originalDestination?: DestinationAddress | undefined;
+  readonly requestHeader?: ((name: string) => string | undefined) | undefined;
+}
+
+/** The HTTP protocol spoken to an upstream host. */
+export type UpstreamHttpProtocol = 'http1' | 'http2';
+
+/** The downstream protocol of a request (for `use_downstream_protocol_config`). */
+export type DownstreamHttpProtocol = 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2';
+
+/**
+ * Which transport socket a cluster uses toward a host (transport_socket_matches, else
+ * transport_socket): `raw_buffer`, `tls` (not implemented yet: connections fail with
+ * `upstream_tls_not_implemented`), or the name of another, unsupported one.
+ */
+export type TransportSocketKind = 'raw_buffer' | 'tls' | { readonly unsupported: string };
+
+export interface UpstreamCluster {
+  readonly name: string;
+  readonly config: Cluster;
+  /** Chooses a host with the cluster's load balancer; undefined → no healthy upstream (UH). */
+  choose(ctx: UpstreamLbContext): LbHost | undefined;
+  /**
+   * Opens a TCP connection to `host`, honouring connect_timeout (rejects with an
+   * UpstreamConnectError whose `reason` is Envoy's transport failure reason).
+   */
+  connect(host: LbHost): Promise<Socket>;
+  // --- Added by the http helper ---
+  /** The name used in stats (`alt_stat_name` when set, else `name`). */
+  readonly statName: string;
+  /** `cluster.<statName>` stats. */
+  readonly stats: StatsScope;
+  /** The same stats as fields (looked up once); optional so that test fakes may omit it. */
+  readonly clusterStats?: ClusterStats;
+  /** Circuit breaker accounting (issue 6 enforces the thresholds). */
+  readonly resources: ResourceManagerApi;
+  /** The protocol for a request that arrived downstream over `downstream`. */
+  httpProtocol(downstream: DownstreamHttpProtocol): UpstreamHttpProtocol;
+  /** The transport socket toward `host`. */
+  transportSocketFor(host: LbHost): TransportSocketKind;
+  /** The HTTP connection pool of `host` for `protocol`. */
+  httpPool(host: LbHost, protocol: UpstreamHttpProtocol): HttpConnectionPool;
+}
+
+export interface ClusterManagerApi {
+  /** The cluster, or undefined when it is not (or no longer) known (→ 503 NC). */
+  get(name: string): UpstreamCluster | undefined;
+}
+
+/** A failed upstream connection attempt. */
+export class UpstreamConnectError extends Error {
+  /** e.g. `delayed connect error: 111`, `connect timeout`. */
+  readonly reason: string;
+  readonly timedOut: boolean;
+  constructor(reason: string, timedOut = false) {
+    super(`upstream connect error: ${reason}`);
+    this.name = 'UpstreamConnectError';
+    this.reason = reason;
+    this.timedOut = timedOut;
+  }
+}
+
+/**
+ * Envoy's circuit breaker resources of one cluster and priority (added by the http helper).
+ * Counts are maintained now; issue 6 makes `canCreate*` refuse above the thresholds.
+ */
+export interface ResourceManagerApi {
+  readonly maxConnections: number;
+  readonly maxPendingRequests: number;
+  readonly maxRequests: number;
+  readonly maxRetries: number;
+  connections: number;
+  pendingRequests: number;
+  requests: number;
+  retries: number;
+  canCreateConnection(): boolean;
+  canQueueRequest(): boolean;
+  canSendRequest(): boolean;
+  canRetry(): boolean;
+}
+
+/** Why an upstream stream ended before its response completed (Envoy's StreamResetReason). */
+export type UpstreamResetReason =
+  /** The connection could not be established (UF). */
+  | 'connection_failure'
+  /** connect_timeout elapsed (UF). */
+  | 'connection_timeout'
+  /** The connection closed or failed after it was established (UC). */
+  | 'connection_termination'
+  /** The peer reset the stream (HTTP/2 RST_STREAM) (UR). */
+  | 'remote_reset'
+  /** The peer refused the stream (RST_STREAM REFUSED_STREAM, or above GOAWAY's last id) (UR). */
+  | 'remote_refused_stream_reset'
+  /** The response could not be parsed (UPE). */
+  | 'protocol_error'
+  /** The transport socket is not available (UF): upstream TLS for now. */
+  | 'transport_not_implemented';
+
+/** The head of a request sent upstream (hop-by-hop headers already removed). */
+export interface UpstreamRequestHead {
+  readonly method: string;
+  /** Origin-form path with query. */
+  readonly path: string;
+  readonly authority: string;
+  readonly scheme: string;
+  /** Regular headers (no pseudo-headers, no `host`). */
+  readonly headers: OutgoingHttpHeaders;
+  /** No body follows the headers. */
+  readonly endStream: boolean;
+  /** An HTTP/1.1 `Upgrade` (WebSocket...): `connection: upgrade` and `upgrade` are sent. */
+  readonly upgrade?: string | undefined;
+}
+
+/** What an upstream stream reports to its user (the router). */
+export interface UpstreamStreamCallbacks {
+  /** A connection is assigned: write the request body into `sink` (then end it). */
+  onReady(sink: Writable, localAddress: string | undefined): void;
+  /** Response headers (1xx other than 100/101 are dropped). `body` ends with the response. */
+  onHeaders(status: number, headers: IncomingHttpHeaders, endStream: boolean, body: Readable): void;
+  /** The stream failed; `transportFailureReason` is set for connection failures. */
+  onReset(reason: UpstreamResetReason, transportFailureReason?: string): void;
+  /** `100 Continue` from upstream (requests sent with `expect: 100-continue`). */
+  onContinue?(): void;
+  /** `101 Switching Protocols` for an upgrade: `socket` carries the tunnel, `head` its first bytes. */
+  onUpgrade?(status: number, headers: IncomingHttpHeaders, socket: Socket, head: Buffer): void;
+}
+
+/** One request on an upstream connection. */
+export interface UpstreamStream {
+  /** Response trailers (valid once the response body ended), if any. */
+  trailers(): IncomingHttpHeaders | undefined;
+  /** Aborts the request (RST_STREAM, or closes an HTTP/1.1 connection). */
+  reset(): void;
+}
+
+/** The connections of one cluster to one host for one protocol. */
+export interface HttpConnectionPool {
+  readonly protocol: UpstreamHttpProtocol;
+  newStream(head: UpstreamRequestHead, callbacks: UpstreamStreamCallbacks): UpstreamStream;
+  /** Connections (open, in use or idle). */
+  readonly connectionCount: number;
+  /** Stops reusing connections: idle ones close now, busy ones after their requests. */
+  drain(): void;
+  /** Closes every connection now. */
+  close(): void;
+}

@@ -1,0 +1,499 @@
+// One upstream cluster (Envoy's ClusterImplBase + its discovery type): its hosts (STATIC
+// load_assignment, EDS, STRICT_DNS / LOGICAL_DNS resolution, ORIGINAL_DST hosts made on demand)
+// in an lb PrioritySet, the load balancer of its lb_policy over them (upstream/lb), per-host HTTP
+// connection pools, TCP connects with connect_timeout, and `cluster.<name>.*` stats.
+import { lookup } from 'node:dns/promises';
+import { isIP, type Socket } from 'node:net';
+import type {
+  Cluster,
+  ClusterLoadAssignment,
+  DnsLookupFamily,
+  LbEndpoint,
+  LocalityLbEndpoints,
+} from '@trellis/envoy';
+import { durationMs } from '../duration.js';
+import type { StatsScope } from '../observability/stats-api.js';
+import {
+  UpstreamConnectError,
+  type DownstreamHttpProtocol,
+  type HttpConnectionPool,
+  type TransportSocketKind,
+  type UpstreamCluster,
+  type UpstreamHttpProtocol,
+  type UpstreamLbContext,
+} from './api.js';
+import { ClusterStats } from './cluster-stats.js';
+import { connectTcp } from './connect.js';
+import {
+  chooseHttpProtocol,
+  upstreamHttpSettings,
+  type UpstreamHttpSettings,
+} from './http-protocol-options.js';
+import {
+  createLoadBalancer,
+  type ClusterLoadBalancer,
+  type Host,
+  type LbHost,
+  type PrioritySet,
+  type Random,
+} from './lb/index.js';
+import { Http1ConnectionPool, type PoolContext } from './pool-http1.js';
+import { Http2ConnectionPool } from './pool-http2.js';
+import { ResourceManager } from './resource-manager.js';
+import { transportSocketFor } from './transport-socket.js';
+
+/** Envoy's connect_timeout default. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+/** Envoy's dns_refresh_rate default. */
+export const DEFAULT_DNS_REFRESH_MS = 5000;
+/** Envoy's cleanup_interval default (ORIGINAL_DST hosts). */
+export const DEFAULT_CLEANUP_INTERVAL_MS = 5000;
+
+/** Resolves a name to addresses (injectable for tests). */
+export type DnsResolver = (hostname: string, family: DnsLookupFamily) => Promise<string[]>;
+
+export const systemDnsResolver: DnsResolver = async (hostname, family) => {
+  const fam = family === 'V4_ONLY' ? 4 : family === 'V6_ONLY' ? 6 : 0;
+  const res = await lookup(hostname, {
+    all: true,
+    family: fam,
+    verbatim: family !== 'V4_PREFERRED',
+  });
+  let addrs = res.map((r) => r.address);
+  if (family === 'AUTO') {
+    // Envoy's AUTO: IPv6 when there is any, else IPv4.
+    const v6 = res.filter((r) => r.family === 6).map((r) => r.address);
+    addrs = v6.length > 0 ? v6 : addrs;
+  } else if (family === 'V4_PREFERRED') {
+    const v4 = res.filter((r) => r.family === 4).map((r) => r.address);
+    addrs = v4.length > 0 ? v4 : addrs;
+  }
+  return addrs;
+};
+
+export interface ClusterDeps {
+  /** The root stats scope: the cluster records under `cluster.<stat name>`. */
+  readonly stats: StatsScope;
+  readonly dns?: DnsResolver | undefined;
+  /**
+   * The hosts of the cluster this one replaces (a changed Cluster of the same type): the same
+   * Host objects stay in use, with their in-flight request counts and outlier ejections.
+   */
+  readonly hostSet?: PrioritySet | undefined;
+  /** Randomness of the load balancer (seed it in tests). */
+  readonly random?: Random | undefined;
+}
+
+interface HostPools {
+  http1?: Http1ConnectionPool;
+  http2?: Http2ConnectionPool;
+}
+
+/** `upstream_bind_config` (in Istio's goldens; not in the TS Cluster type). */
+interface BindConfig {
+  readonly upstreamBindConfig?: { readonly sourceAddress?: { readonly address?: string } };
+}
+
+export class ClusterImpl implements UpstreamCluster {
+  readonly name: string;
+  readonly statName: string;
+  readonly stats: StatsScope;
+  readonly clusterStats: ClusterStats;
+  readonly resources = new ResourceManager();
+  readonly settings: UpstreamHttpSettings;
+  /** STATIC, EDS, STRICT_DNS, LOGICAL_DNS or ORIGINAL_DST. */
+  readonly type: NonNullable<Cluster['type']>;
+  /** The hosts and the balancer of the cluster's lb_policy. */
+  readonly loadBalancer: ClusterLoadBalancer;
+  /** The ClusterLoadAssignment in use (EDS or load_assignment), for change detection. */
+  loadAssignment: ClusterLoadAssignment | undefined;
+  /** Resolves once a DNS cluster has resolved once (successfully or not); others at once. */
+  readonly initialized: Promise<void>;
+  private readonly pools = new Map<string, HostPools>();
+  /** ORIGINAL_DST: the endpoints made so far, by host id. */
+  private readonly originalDst = new Map<string, LbEndpoint>();
+  /** ORIGINAL_DST: hosts chosen since the last cleanup sweep. */
+  private readonly originalDstUsed = new Set<string>();
+  private readonly connectTimeoutMs: number;
+  private readonly localAddress: string | undefined;
+  private readonly keepAliveMs: number | undefined;
+  private readonly dns: DnsResolver;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private markInitialized: () => void = () => {};
+
+  /**
+   * Throws InvalidError (code TRELLIS_INVALID) when the load balancing settings cannot be
+   * honoured (lbConfigProblems).
+   */
+  constructor(
+    readonly config: Cluster,
+    deps: ClusterDeps,
+  ) {
+    this.name = config.name ?? '';
+    this.type = config.type ?? 'STATIC';
+    this.statName = config.altStatName || this.name;
+    this.stats = deps.stats.scope('cluster').scope(this.statName);
+    this.clusterStats = new ClusterStats(this.stats);
+    this.settings = upstreamHttpSettings(config);
+    this.connectTimeoutMs = durationMs(config.connectTimeout) ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.localAddress = (config as BindConfig).upstreamBindConfig?.sourceAddress?.address;
+    const ka = config.upstreamConnectionOptions?.tcpKeepalive;
+    this.keepAliveMs = ka ? (ka.keepaliveTime ?? 7200) * 1000 : undefined;
+    this.dns = deps.dns ?? systemDnsResolver;
+    // The cluster applies its assignments itself (DNS clusters resolve theirs first).
+    const { loadAssignment: _own, ...lbConfig } = config;
+    this.loadBalancer = createLoadBalancer(lbConfig, undefined, {
+      stats: this.stats,
+      ...(deps.hostSet ? { hostSet: deps.hostSet } : {}),
+      ...(deps.random ? { random: deps.random } : {}),
+    });
+    if (deps.hostSet) {
+      if (this.type === 'ORIGINAL_DST')
+        for (const h of deps.hostSet.hosts) this.originalDst.set(h.id, originalDstEndpoint(h));
+      this.updateMembership();
+    }
+    this.initialized = new Promise<void>((resolve) => {
+      this.markInitialized = resolve;
+    });
+    switch (this.type) {
+      case 'STATIC':
+        this.setLoadAssignment(config.loadAssignment ?? {});
+        this.markInitialized();
+        break;
+      case 'EDS':
+        // Hosts arrive with setLoadAssignment(). Waiting for them (Envoy's warming) is the xDS
+        // client's business: it applies CDS and EDS together.
+        this.markInitialized();
+        break;
+      case 'LOGICAL_DNS':
+        this.setLoadAssignment(config.loadAssignment ?? {}, true);
+        this.markInitialized();
+        break;
+      case 'STRICT_DNS':
+        void this.resolveDns();
+        break;
+      case 'ORIGINAL_DST': {
+        this.markInitialized();
+        const every = durationMs(config.cleanupInterval) ?? DEFAULT_CLEANUP_INTERVAL_MS;
+        this.timer = setInterval(() => this.cleanupOriginalDst(), every);
+        this.timer.unref();
+        break;
+      }
+    }
+  }
+
+  /** The cluster's host set (handed to the cluster that replaces this one). */
+  get hostSet(): PrioritySet {
+    return this.loadBalancer.hostSet;
+  }
+
+  /** The hosts the balancer chooses from (ORIGINAL_DST: those made so far). */
+  hosts(): readonly Host[] {
+    return this.loadBalancer.hosts;
+  }
+
+  /**
+   * Replaces the endpoints (EDS, or STATIC/DNS assignments). Hosts that stay keep their objects
+   * and pools; removed hosts' pools drain. `logical`: a LOGICAL_DNS cluster (one host, by name).
+   * Returns the endpoints that could not be used (claProblems), which are skipped.
+   */
+  setLoadAssignment(cla: ClusterLoadAssignment, logical = false): readonly string[] {
+    this.loadAssignment = cla;
+    let use = cla;
+    if (logical) {
+      const first = cla.endpoints?.[0];
+      const ep = first?.lbEndpoints?.[0];
+      const name = ep?.endpoint?.address?.socketAddress?.address;
+      use = {
+        ...cla,
+        endpoints: first && ep ? [{ ...first, lbEndpoints: [withHostname(ep, name)] }] : [],
+      };
+    }
+    return this.applyHosts(use);
+  }
+
+  /** Updates the host set: drains the pools of removed hosts, counts membership. */
+  private applyHosts(cla: ClusterLoadAssignment): readonly string[] {
+    const { added, removed, problems } = this.loadBalancer.update(cla);
+    for (const h of removed) {
+      const p = this.pools.get(h.id);
+      if (p) {
+        p.http1?.drain();
+        p.http2?.drain();
+        this.pools.delete(h.id);
+      }
+    }
+    if (added.length > 0 || removed.length > 0) this.clusterStats.membership_change.inc();
+    this.updateMembership();
+    return problems;
+  }
+
+  private updateMembership(): void {
+    const hosts = this.hosts();
+    let healthy = 0;
+    let degraded = 0;
+    for (const h of hosts) {
+      const health = h.coarseHealth;
+      if (health === 'healthy') healthy++;
+      else if (health === 'degraded') degraded++;
+    }
+    this.clusterStats.membership_total.set(hosts.length);
+    this.clusterStats.membership_healthy.set(healthy);
+    this.clusterStats.membership_degraded.set(degraded);
+  }
+
+  private async resolveDns(): Promise<void> {
+    const cla = this.config.loadAssignment ?? {};
+    const family = this.config.dnsLookupFamily ?? 'AUTO';
+    const endpoints: LocalityLbEndpoints[] = [];
+    let failed = false;
+    for (const le of cla.endpoints ?? []) {
+      const lbEndpoints: LbEndpoint[] = [];
+      for (const ep of le.lbEndpoints ?? []) {
+        const sa = ep.endpoint?.address?.socketAddress;
+        if (!sa?.address) continue;
+        let addrs: string[];
+        if (isIP(sa.address)) addrs = [sa.address];
+        else {
+          try {
+            addrs = await this.dns(sa.address, family);
+          } catch {
+            failed = true;
+            continue;
+          }
+        }
+        for (const a of addrs)
+          lbEndpoints.push({
+            ...ep,
+            endpoint: {
+              ...ep.endpoint,
+              hostname: ep.endpoint?.hostname || sa.address,
+              address: { socketAddress: { ...sa, address: a } },
+            },
+          });
+      }
+      endpoints.push({ ...le, lbEndpoints });
+    }
+    if (this.closed) return;
+    // A failed lookup keeps the hosts it had (Envoy keeps the last good resolution).
+    if (!failed || this.hosts().length === 0) this.applyHosts({ ...cla, endpoints });
+    this.loadAssignment = cla;
+    this.markInitialized();
+    const every = durationMs(this.config.dnsRefreshRate) ?? DEFAULT_DNS_REFRESH_MS;
+    this.timer = setTimeout(() => void this.resolveDns(), every);
+    this.timer.unref();
+  }
+
+  choose(ctx: UpstreamLbContext): LbHost | undefined {
+    const host =
+      this.type === 'ORIGINAL_DST' ? this.originalDstHost(ctx) : this.loadBalancer.lb.choose(ctx);
+    if (!host) this.clusterStats.upstream_cx_none_healthy.inc();
+    return host;
+  }
+
+  private originalDstHost(ctx: UpstreamLbContext): LbHost | undefined {
+    const cfg = this.config.originalDstLbConfig;
+    let address: string | undefined;
+    let port: number | undefined;
+    if (cfg?.useHttpHeader) {
+      const v = ctx.requestHeader?.(cfg.httpHeaderName || 'x-envoy-original-dst-host');
+      const parsed = v ? parseHostPort(v) : undefined;
+      if (parsed) ({ address, port } = parsed);
+    }
+    if (address === undefined && ctx.originalDestination) {
+      address = ctx.originalDestination.address;
+      port = ctx.originalDestination.port;
+    }
+    if (address === undefined || port === undefined) return undefined;
+    if (cfg?.upstreamPortOverride) port = cfg.upstreamPortOverride;
+    const id = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+    let host = this.hostSet.get(id);
+    if (!host) {
+      this.originalDst.set(id, {
+        endpoint: {
+          address: { socketAddress: { address, portValue: port } },
+          ...(isIP(address) ? {} : { hostname: address }),
+        },
+      });
+      this.applyOriginalDst();
+      host = this.hostSet.get(id);
+    }
+    this.originalDstUsed.add(id);
+    return host;
+  }
+
+  /** The ORIGINAL_DST hosts made so far, as the host set's assignment. */
+  private applyOriginalDst(): void {
+    this.applyHosts({ endpoints: [{ lbEndpoints: [...this.originalDst.values()] }] });
+  }
+
+  /** Drops ORIGINAL_DST hosts that were not used since the last sweep and have no connections. */
+  private cleanupOriginalDst(): void {
+    let changed = false;
+    for (const id of this.originalDst.keys()) {
+      const pools = this.pools.get(id);
+      const conns = (pools?.http1?.connectionCount ?? 0) + (pools?.http2?.connectionCount ?? 0);
+      const active = this.hostSet.get(id)?.activeRequests ?? 0;
+      if (this.originalDstUsed.has(id) || active > 0 || conns > 0) continue;
+      this.originalDst.delete(id);
+      this.pools.delete(id);
+      changed = true;
+    }
+    this.originalDstUsed.clear();
+    if (changed) this.applyOriginalDst();
+  }
+
+  transportSocketFor(host: LbHost): TransportSocketKind {
+    return transportSocketFor(this.config, host);
+  }
+
+  httpProtocol(downstream: DownstreamHttpProtocol): UpstreamHttpProtocol {
+    return chooseHttpProtocol(this.settings, downstream);
+  }
+
+  /**
+   * A TCP connection for tcp_proxy or a CONNECT tunnel: it counts as a request in flight on
+   * `host` (for LEAST_REQUEST, as Envoy's TCP pool does) from the attempt until it closes.
+   */
+  async connect(host: LbHost): Promise<Socket> {
+    host.activeRequests++;
+    let socket: Socket;
+    try {
+      socket = await this.openConnection(host);
+    } catch (err) {
+      host.activeRequests--;
+      throw err;
+    }
+    if (socket.destroyed) host.activeRequests--;
+    else socket.once('close', () => host.activeRequests--);
+    return socket;
+  }
+
+  /** Opens a connection to `host` with connect_timeout and cx stats (pools and connect()). */
+  private async openConnection(host: LbHost): Promise<Socket> {
+    const transport = this.transportSocketFor(host);
+    if (transport !== 'raw_buffer') {
+      throw new UpstreamConnectError(
+        transport === 'tls'
+          ? 'upstream_tls_not_implemented'
+          : `unsupported transport socket ${transport.unsupported}`,
+      );
+    }
+    const s = this.clusterStats;
+    s.upstream_cx_total.inc();
+    s.upstream_cx_active.inc();
+    this.resources.connections++;
+    const start = performance.now();
+    let socket: Socket;
+    try {
+      socket = await connectTcp(host.address, host.port, {
+        timeoutMs: this.connectTimeoutMs,
+        localAddress: this.localAddress,
+        keepAliveMs: this.keepAliveMs,
+      });
+    } catch (err) {
+      s.upstream_cx_active.dec();
+      this.resources.connections--;
+      s.upstream_cx_connect_fail.inc();
+      if (err instanceof UpstreamConnectError && err.timedOut) s.upstream_cx_connect_timeout.inc();
+      throw err;
+    }
+    const connected = performance.now();
+    s.upstream_cx_connect_ms.record(connected - start);
+    let remoteEnded = false;
+    socket.once('end', () => {
+      remoteEnded = true;
+    });
+    socket.once('close', () => {
+      s.upstream_cx_active.dec();
+      this.resources.connections--;
+      s.upstream_cx_destroy.inc();
+      (remoteEnded ? s.upstream_cx_destroy_remote : s.upstream_cx_destroy_local).inc();
+      s.upstream_cx_rx_bytes_total.inc(socket.bytesRead);
+      s.upstream_cx_tx_bytes_total.inc(socket.bytesWritten);
+      s.upstream_cx_length_ms.record(performance.now() - connected);
+    });
+    return socket;
+  }
+
+  httpPool(host: LbHost, protocol: UpstreamHttpProtocol): HttpConnectionPool {
+    let pools = this.pools.get(host.id);
+    if (!pools) {
+      pools = {};
+      this.pools.set(host.id, pools);
+    }
+    const existing = protocol === 'http1' ? pools.http1 : pools.http2;
+    if (existing) return existing;
+    const ctx: PoolContext = {
+      host,
+      stats: this.clusterStats,
+      settings: this.settings,
+      resources: this.resources,
+      connect: () => this.openConnection(host),
+    };
+    if (protocol === 'http1') return (pools.http1 = new Http1ConnectionPool(ctx));
+    return (pools.http2 = new Http2ConnectionPool(ctx));
+  }
+
+  /** Open upstream HTTP connections of every host. */
+  connectionCount(): number {
+    let n = 0;
+    for (const p of this.pools.values())
+      n += (p.http1?.connectionCount ?? 0) + (p.http2?.connectionCount ?? 0);
+    return n;
+  }
+
+  /** Stops new use of connections: idle ones close, busy ones after their requests. */
+  drain(): void {
+    this.stopTimers();
+    for (const p of this.pools.values()) {
+      p.http1?.drain();
+      p.http2?.drain();
+    }
+  }
+
+  /** Closes every connection now. */
+  close(): void {
+    this.stopTimers();
+    for (const p of this.pools.values()) {
+      p.http1?.close();
+      p.http2?.close();
+    }
+    this.pools.clear();
+  }
+
+  private stopTimers(): void {
+    this.closed = true;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+    this.markInitialized();
+  }
+}
+
+/** The endpoint an ORIGINAL_DST host was made from. */
+function originalDstEndpoint(h: Host): LbEndpoint {
+  return {
+    endpoint: {
+      address: { socketAddress: { address: h.address, portValue: h.port } },
+      ...(h.hostname !== undefined ? { hostname: h.hostname } : {}),
+    },
+  };
+}
+
+function withHostname(ep: LbEndpoint, name: string | undefined): LbEndpoint {
+  return name
+    ? { ...ep, endpoint: { ...ep.endpoint, hostname: ep.endpoint?.hostname || name } }
+    : ep;
+}
+
+/** `host:port` or `[v6]:port`; undefined without a valid port. */
+export function parseHostPort(v: string): { address: string; port: number } | undefined {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(v) ?? /^([^:]+):(\d{1,5})$/.exec(v);
+  if (!m?.[1] || !m[2]) return undefined;
+  const port = Number(m[2]);
+  return port > 0 && port < 65536 ? { address: m[1], port } : undefined;
+}

@@ -1,0 +1,306 @@
+// Istio's standard metrics: label sets and values for the source (outbound) and destination
+// (inbound) reporters, peers from metadata exchange or from EDS endpoint metadata, gRPC, TCP,
+// and the exact `/stats/prometheus` lines.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import type { ClusterLoadAssignment, Cluster } from '@trellis/envoy';
+import {
+  DOWNSTREAM_PEER_KEY,
+  HTTP_LABELS,
+  IstioMetrics,
+  StatsStore,
+  TCP_LABELS,
+  UPSTREAM_PEER_KEY,
+  logContext,
+  workloadFromNodeMetadata,
+  type MetricsContext,
+} from '../src/observability/index.js';
+import { RESPONSE_FLAGS, newStreamInfo, type StreamInfo } from '../src/stream-info.js';
+
+const golden = (name: string): unknown =>
+  JSON.parse(
+    readFileSync(new URL(`../../../translate/test/golden/${name}`, import.meta.url), 'utf8'),
+  );
+
+const PRODUCTPAGE = workloadFromNodeMetadata({
+  NAME: 'productpage-v1-123',
+  NAMESPACE: 'default',
+  WORKLOAD_NAME: 'productpage-v1',
+  CLUSTER_ID: 'Kubernetes',
+  OWNER: 'kubernetes://apis/apps/v1/namespaces/default/deployments/productpage-v1',
+  LABELS: { app: 'productpage', version: 'v1' },
+});
+
+const REVIEWS = workloadFromNodeMetadata({
+  NAME: 'reviews-v2-456',
+  NAMESPACE: 'default',
+  WORKLOAD_NAME: 'reviews-v2',
+  CLUSTER_ID: 'Kubernetes',
+  LABELS: {
+    app: 'reviews',
+    version: 'v2',
+    'service.istio.io/canonical-name': 'reviews',
+    'service.istio.io/canonical-revision': 'v2',
+  },
+});
+
+const REVIEWS_CLUSTER = 'outbound|9080||reviews.default.svc.cluster.local';
+
+function info(
+  direction: 'inbound' | 'outbound',
+  protocol: StreamInfo['protocol'] = 'HTTP/1.1',
+): StreamInfo {
+  const i = newStreamInfo(
+    {
+      protocol,
+      listenerName: direction === 'outbound' ? '0.0.0.0_9080' : 'virtualInbound',
+      direction,
+      downstreamRemoteAddress: '10.1.0.9:41000',
+      downstreamLocalAddress: '10.1.0.3:9080',
+    },
+    1_700_000_000_000,
+    0,
+  );
+  i.method = 'GET';
+  i.path = '/reviews/0';
+  i.authority = 'reviews:9080';
+  i.responseCode = 200;
+  i.bytesReceived = 0;
+  i.bytesSent = 358;
+  i.durationMs = 12.7;
+  i.upstreamCluster = direction === 'outbound' ? REVIEWS_CLUSTER : 'inbound|9080||';
+  return i;
+}
+
+describe('Istio standard metrics', () => {
+  test('workload metadata from node metadata, with canonical defaults', () => {
+    assert.deepEqual(PRODUCTPAGE, {
+      instanceName: 'productpage-v1-123',
+      namespace: 'default',
+      workloadName: 'productpage-v1',
+      clusterId: 'Kubernetes',
+      canonicalName: 'productpage',
+      canonicalRevision: 'v1',
+      appName: 'productpage',
+      appVersion: 'v1',
+      workloadType: 'deployment',
+    });
+  });
+
+  test('source reporter: peer from the EDS endpoint metadata, service from the cluster metadata', () => {
+    const store = new StatsStore();
+    const m = new IstioMetrics(store, PRODUCTPAGE);
+    const cluster = (golden('cluster-outbound-default.json') as Cluster[])[0] as Cluster;
+    const cla = (
+      golden('endpoint-default.json') as ClusterLoadAssignment[]
+    )[0] as ClusterLoadAssignment;
+    const host = cla.endpoints?.[0]?.lbEndpoints?.[1];
+    const i = info('outbound');
+    i.upstreamHost = '10.1.0.4:9080';
+    const ctx: MetricsContext = {
+      ...logContext(i, { ':authority': 'reviews:9080' }),
+      upstreamHostMetadata: host?.metadata?.filterMetadata as Record<
+        string,
+        Record<string, unknown>
+      >,
+      upstreamClusterMetadata: cluster.metadata?.filterMetadata as Record<
+        string,
+        Record<string, unknown>
+      >,
+    };
+    assert.deepEqual(m.labels(ctx, 'http'), {
+      reporter: 'source',
+      source_workload: 'productpage-v1',
+      source_canonical_service: 'productpage',
+      source_canonical_revision: 'v1',
+      source_workload_namespace: 'default',
+      source_principal: 'unknown',
+      source_app: 'productpage',
+      source_version: 'v1',
+      source_cluster: 'Kubernetes',
+      destination_workload: 'reviews-v2',
+      destination_workload_namespace: 'default',
+      destination_principal: 'unknown',
+      destination_app: 'unknown',
+      destination_version: 'unknown',
+      destination_service: 'reviews.default.svc.cluster.local',
+      destination_canonical_service: 'reviews',
+      destination_canonical_revision: 'v2',
+      destination_service_name: 'reviews',
+      destination_service_namespace: 'default',
+      destination_cluster: 'Kubernetes',
+      request_protocol: 'http',
+      response_code: '200',
+      grpc_response_status: '',
+      response_flags: '-',
+      connection_security_policy: 'unknown',
+    });
+    m.recordHttp(ctx);
+    m.recordHttp(ctx);
+    const out = store.renderPrometheus();
+    const line =
+      'istio_requests_total{reporter="source",source_workload="productpage-v1",source_canonical_service="productpage",' +
+      'source_canonical_revision="v1",source_workload_namespace="default",source_principal="unknown",source_app="productpage",' +
+      'source_version="v1",source_cluster="Kubernetes",destination_workload="reviews-v2",destination_workload_namespace="default",' +
+      'destination_principal="unknown",destination_app="unknown",destination_version="unknown",' +
+      'destination_service="reviews.default.svc.cluster.local",destination_canonical_service="reviews",' +
+      'destination_canonical_revision="v2",destination_service_name="reviews",destination_service_namespace="default",' +
+      'destination_cluster="Kubernetes",request_protocol="http",response_code="200",grpc_response_status="",' +
+      'response_flags="-",connection_security_policy="unknown"} 2';
+    assert.ok(out.split('\n').includes(line), out);
+    assert.ok(out.includes('# TYPE istio_requests_total counter\n'));
+    assert.ok(out.includes('# TYPE istio_request_duration_milliseconds histogram\n'));
+    // Duration 12.7 ms is recorded as 12 (whole milliseconds): in the le="25" bucket, not le="10".
+    const dur = out
+      .split('\n')
+      .filter((l) => l.startsWith('istio_request_duration_milliseconds_bucket{'));
+    assert.ok(dur.some((l) => l.includes('le="10"}') && l.endsWith(' 0')));
+    assert.ok(dur.some((l) => l.includes('le="25"}') && l.endsWith(' 2')));
+    assert.ok(out.includes('istio_request_duration_milliseconds_sum{reporter="source"'));
+    assert.ok(
+      out.split('\n').some((l) => l.startsWith('istio_response_bytes_sum{') && l.endsWith(' 716')),
+    );
+    assert.ok(
+      out.split('\n').some((l) => l.startsWith('istio_request_bytes_count{') && l.endsWith(' 2')),
+    );
+  });
+
+  test('source reporter: the peer from metadata exchange wins; nothing known gives unknown', () => {
+    const m = new IstioMetrics(new StatsStore(), PRODUCTPAGE);
+    const i = info('outbound');
+    i.metadata.set(UPSTREAM_PEER_KEY, REVIEWS);
+    const l = m.labels(logContext(i), 'http');
+    assert.equal(l.destination_workload, 'reviews-v2');
+    assert.equal(l.destination_app, 'reviews');
+    assert.equal(l.destination_version, 'v2');
+    assert.equal(l.destination_service, 'reviews:9080');
+    assert.equal(l.destination_service_name, 'reviews:9080');
+
+    const bare = info('outbound');
+    bare.upstreamCluster = 'PassthroughCluster';
+    delete bare.authority;
+    bare.responseCode = 503;
+    bare.responseFlags.add(RESPONSE_FLAGS.UPSTREAM_CONNECTION_FAILURE);
+    const u = m.labels({ info: bare }, 'http');
+    assert.equal(u.destination_workload, 'unknown');
+    assert.equal(u.destination_canonical_revision, 'latest');
+    assert.equal(u.destination_service, 'unknown');
+    assert.equal(u.destination_service_name, 'PassthroughCluster');
+    assert.equal(u.response_flags, 'UF');
+    assert.equal(u.response_code, '503');
+  });
+
+  test('destination reporter: source from the downstream peer, destination from the local node, mTLS', () => {
+    const m = new IstioMetrics(new StatsStore(), REVIEWS);
+    const i = info('inbound');
+    i.metadata.set(DOWNSTREAM_PEER_KEY, PRODUCTPAGE);
+    const cluster = (golden('cluster-inbound.json') as Cluster[])[0] as Cluster;
+    const l = m.labels(
+      {
+        ...logContext(i, { host: 'reviews:9080' }),
+        upstreamClusterMetadata: cluster.metadata?.filterMetadata as Record<
+          string,
+          Record<string, unknown>
+        >,
+        peerPrincipal: 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage',
+        localPrincipal: 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews',
+      },
+      'http',
+    );
+    assert.deepEqual(l, {
+      reporter: 'destination',
+      source_workload: 'productpage-v1',
+      source_canonical_service: 'productpage',
+      source_canonical_revision: 'v1',
+      source_workload_namespace: 'default',
+      source_principal: 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage',
+      source_app: 'productpage',
+      source_version: 'v1',
+      source_cluster: 'Kubernetes',
+      destination_workload: 'reviews-v2',
+      destination_workload_namespace: 'default',
+      destination_principal: 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews',
+      destination_app: 'reviews',
+      destination_version: 'v2',
+      destination_service: 'reviews.default.svc.cluster.local',
+      destination_canonical_service: 'reviews',
+      destination_canonical_revision: 'v2',
+      destination_service_name: 'reviews',
+      destination_service_namespace: 'default',
+      destination_cluster: 'Kubernetes',
+      request_protocol: 'http',
+      response_code: '200',
+      grpc_response_status: '',
+      response_flags: '-',
+      connection_security_policy: 'mutual_tls',
+    });
+    const plain = m.labels(logContext(info('inbound')), 'http');
+    assert.equal(plain.connection_security_policy, 'none');
+    assert.equal(plain.source_workload, 'unknown');
+    assert.equal(plain.source_canonical_revision, 'latest');
+    assert.equal(plain.source_principal, 'unknown');
+  });
+
+  test('gRPC: request_protocol grpc and grpc_response_status from trailers, or mapped from HTTP', () => {
+    const m = new IstioMetrics(new StatsStore(), PRODUCTPAGE);
+    const i = info('outbound', 'HTTP/2');
+    const l = m.labels(
+      logContext(i, { 'content-type': 'application/grpc' }, {}, { 'grpc-status': '5' }),
+      'http',
+    );
+    assert.equal(l.request_protocol, 'grpc');
+    assert.equal(l.grpc_response_status, '5');
+    const j = info('outbound', 'HTTP/2');
+    j.responseCode = 503;
+    const u = m.labels(logContext(j, { 'content-type': 'application/grpc+proto' }), 'http');
+    assert.equal(u.grpc_response_status, '14');
+  });
+
+  test('TCP: opened once, byte deltas, closed; TCP labels have no response code', () => {
+    const store = new StatsStore();
+    const m = new IstioMetrics(store, PRODUCTPAGE);
+    const i = info('outbound', 'TCP');
+    i.upstreamCluster = 'outbound|9001||tcp-echo.default.svc.cluster.local';
+    delete i.authority;
+    i.bytesReceived = 0;
+    i.bytesSent = 0;
+    const r = m.tcpConnection({ info: i });
+    r.opened();
+    r.opened();
+    i.bytesReceived = 10;
+    i.bytesSent = 4;
+    r.report();
+    i.bytesReceived = 25;
+    r.closed();
+    r.closed();
+    assert.deepEqual(TCP_LABELS.slice(-3), [
+      'request_protocol',
+      'response_flags',
+      'connection_security_policy',
+    ]);
+    assert.equal(TCP_LABELS.length, HTTP_LABELS.length - 2);
+    const l = m.labels({ info: i }, 'tcp');
+    const values = TCP_LABELS.map((n) => l[n]);
+    assert.equal(m.tcpOpened.get(values).value, 1);
+    assert.equal(m.tcpClosed.get(values).value, 1);
+    assert.equal(m.tcpReceivedBytes.get(values).value, 25);
+    assert.equal(m.tcpSentBytes.get(values).value, 4);
+    assert.equal(l.request_protocol, 'tcp');
+    const out = store.renderPrometheus();
+    assert.ok(out.includes('# TYPE istio_tcp_connections_opened_total counter\n'));
+    assert.ok(!/istio_tcp_received_bytes_total\{[^}]*response_code=/.test(out));
+    assert.ok(
+      /istio_tcp_received_bytes_total\{reporter="source",[^}]*request_protocol="tcp",response_flags="-",connection_security_policy="unknown"\} 25/.test(
+        out,
+      ),
+      out,
+    );
+  });
+
+  test('istio_build gauge', () => {
+    const store = new StatsStore();
+    new IstioMetrics(store, PRODUCTPAGE, { istioVersion: '1.24.0' });
+    assert.ok(store.renderPrometheus().includes('istio_build{component="proxy",tag="1.24.0"} 1\n'));
+  });
+});
