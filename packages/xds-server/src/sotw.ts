@@ -95,10 +95,14 @@ export class SotwConnection extends Connection<SotwTypeState> {
   private subscribe(st: SotwTypeState, names: readonly string[], initial: boolean): boolean {
     // Envoy repeats its whole EDS subscription (thousands of names) in every ACK, in the same
     // order: an identical list is recognised without hashing a single name.
+    // The list kept is the first of the identical ones, its names shared with every other
+    // proxy's (interned): hundreds of proxies repeating thousands of names would otherwise
+    // each hold their own copies.
     const last = st.lastRequestNames;
-    st.lastRequestNames = names;
     if (!initial && last && sameList(last, names) && !(names.length === 0 && !st.legacyWildcard))
       return false;
+    names = names.map(intern);
+    st.lastRequestNames = names;
     const star = names.includes('*');
     const explicit = star ? names.filter((n) => n !== '*') : names;
     const legacy =
@@ -158,6 +162,17 @@ function incrementalFrom(
   if (force || !inc || !last || isWildcardType(st.typeUrl)) return undefined;
   if (last.version !== inc.from || st.lastNack?.nonce === last.nonce) return undefined;
   return inc.changed;
+}
+
+/** Resource names seen in subscriptions, one string object per name (bounded). */
+const interned = new Map<string, string>();
+const MAX_INTERNED = 1_000_000;
+
+function intern(name: string): string {
+  const known = interned.get(name);
+  if (known !== undefined) return known;
+  if (interned.size < MAX_INTERNED) interned.set(name, name);
+  return name;
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
