@@ -1,12 +1,19 @@
 #!/usr/bin/env node
 // The simulated proxies: a separate process (forked by run.mjs, driven over its IPC channel)
-// that opens P state-of-the-world ADS streams to the control plane over real gRPC, one per
-// proxy, each with an Istio sidecar node id for a real Pod of the generated mesh. Like an
-// Envoy it subscribes to CDS and LDS (wildcard), then to EDS for the EDS clusters it received
-// and to RDS for the route names in its listeners, and it ACKs every response at once. It
-// records, per proxy and type, the version and the receive (and ACK) time of every response,
-// and answers the run's questions: "has every proxy its initial config?" and "when did every
-// proxy receive a new version of these types after this mark?".
+// that opens P ADS streams to the control plane over real gRPC, one per proxy, each with an
+// Istio sidecar node id for a real Pod of the generated mesh. Like an Envoy it subscribes to CDS
+// and LDS (wildcard), then to EDS for the EDS clusters it received and to RDS for the route
+// names in its listeners, and it ACKs every response at once. It records, per proxy and type,
+// the version and the receive (and ACK) time of every response, and answers the run's
+// questions: "has every proxy its initial config?" and "when did every proxy receive a new
+// version of these types after this mark?".
+//
+// Protocols (`xdsMode`): 'sotw' (StreamAggregatedResources, every response the full set of a
+// type) or 'delta' (DeltaAggregatedResources, as Envoy uses with Istio's delta xDS: wildcard
+// `resource_names_subscribe: ['*']` for CDS and LDS, explicit subscribe/unsubscribe diffs for
+// EDS and RDS, ACKs by response_nonce). A delta proxy keeps, per type, what it holds
+// (name → version, applying removed_resources), so a response's version is its
+// system_version_info and the resources it reports are the ones held after applying it.
 //
 // Channels: by default every proxy has its own gRPC channel, hence its own TCP connection and
 // HTTP/2 session, as real sidecars do; the server then pays per-connection costs (flow control,
@@ -15,7 +22,7 @@
 // (fewer sockets, less realistic).
 //
 // Messages (parent → this process), each answered with { type: 'reply', id, ... }:
-//   { type: 'start', id, xds, size, proxies, streamsPerChannel, keepResources }
+//   { type: 'start', id, xds, xdsMode, size, proxies, streamsPerChannel, keepResources }
 //   { type: 'waitSynced', id, timeoutMs }
 //   { type: 'arm', id }                      baseline: the versions every proxy holds now
 //   { type: 'await', id, arm, types, timeoutMs, settleMs }  every proxy has a new version
@@ -28,11 +35,18 @@ import { performance } from 'node:perf_hooks';
 import { clearTimeout, setInterval, setTimeout } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
-import { TYPE_URL, adsServiceDefinition, encodeDiscoveryRequest } from '@trellis/envoy';
+import {
+  TYPE_URL,
+  adsServiceDefinition,
+  encodeDeltaDiscoveryRequest,
+  encodeDiscoveryRequest,
+} from '@trellis/envoy';
 import { proxyNode } from './model.mjs';
 import {
   clusterEdsName,
+  decodeDeltaResponse,
   decodeResponse,
+  encodeDeltaRequest,
   encodeNames,
   encodeRequest,
   listenerRouteNames,
@@ -47,14 +61,18 @@ const SHORT = { [CDS]: 'CDS', [EDS]: 'EDS', [LDS]: 'LDS', [RDS]: 'RDS' };
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
 const now = () => performance.timeOrigin + performance.now();
 
-const sotw = adsServiceDefinition.StreamAggregatedResources;
 const AdsClient = grpc.makeGenericClientConstructor(
   {
+    // Requests are encoded here (xds-wire.mjs, or the product's codec for the first one).
     StreamAggregatedResources: {
-      ...sotw,
-      // Requests are encoded here (xds-wire.mjs, or the product's codec for the first one).
+      ...adsServiceDefinition.StreamAggregatedResources,
       requestSerialize: (b) => b,
       responseDeserialize: decodeResponse,
+    },
+    DeltaAggregatedResources: {
+      ...adsServiceDefinition.DeltaAggregatedResources,
+      requestSerialize: (b) => b,
+      responseDeserialize: decodeDeltaResponse,
     },
   },
   'AggregatedDiscoveryService',
@@ -69,12 +87,35 @@ const intern = (s) => {
   return s;
 };
 const nameBlocks = new Map();
-const namesBlock = (names) => {
-  const key = names.join('\n');
+const namesBlock = (names, field = 3) => {
+  const key = `${field}\n${names.join('\n')}`;
   let b = nameBlocks.get(key);
-  if (!b) nameBlocks.set(key, (b = encodeNames(names)));
+  if (!b) nameBlocks.set(key, (b = encodeNames(names, field)));
   return b;
 };
+
+/**
+ * Delta: what a held resource is, shared by every proxy that holds the same name at the same
+ * version: `{ version }`, plus for a Cluster its EDS name (`eds`) and for a Listener its RDS
+ * route names (`routes`), so each resource version is peeked at once, not once per proxy.
+ */
+const heldRecords = new Map();
+function heldRecord(typeUrl, name, version, value) {
+  const key = `${typeUrl}\n${name}\n${version}`;
+  let rec = heldRecords.get(key);
+  if (rec) return rec;
+  rec = { version: intern(version) };
+  if (typeUrl === CDS) {
+    const n = clusterEdsName(value);
+    if (n !== undefined) rec.eds = intern(n);
+  } else if (typeUrl === LDS) {
+    const routes = new Set();
+    listenerRouteNames(value, routes);
+    rec.routes = [...routes].map(intern);
+  }
+  heldRecords.set(key, rec);
+  return rec;
+}
 
 const sameNames = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
 
@@ -83,15 +124,16 @@ const arms = new Map();
 const counters = { responses: 0, bytes: 0, errors: 0, byType: {}, bytesByType: {} };
 
 class SimProxy {
-  constructor(p, node, client, keep) {
+  constructor(p, node, client, keep, delta) {
     this.p = p;
     this.node = node;
     this.keep = keep;
+    this.delta = delta;
     this.types = new Map();
     this.syncedAt = undefined;
     this.ended = undefined;
-    this.call = client.StreamAggregatedResources();
-    this.call.on('data', (r) => this.onResponse(r));
+    this.call = delta ? client.DeltaAggregatedResources() : client.StreamAggregatedResources();
+    this.call.on('data', (r) => (delta ? this.onDeltaResponse(r) : this.onResponse(r)));
     this.call.on('error', (e) => {
       counters.errors++;
       this.ended ??= e.message;
@@ -101,8 +143,19 @@ class SimProxy {
     });
     this.state(CDS).names = null;
     this.state(LDS).names = null;
-    this.call.write(Buffer.from(encodeDiscoveryRequest({ node, typeUrl: CDS })));
-    this.call.write(encodeRequest('', undefined, LDS, ''));
+    if (delta) {
+      // Wildcard subscriptions, explicit as Envoy sends them with Istio's delta xDS.
+      const wildcard = ['*'];
+      this.call.write(
+        Buffer.from(
+          encodeDeltaDiscoveryRequest({ node, typeUrl: CDS, resourceNamesSubscribe: wildcard }),
+        ),
+      );
+      this.call.write(encodeDeltaRequest(LDS, namesBlock(wildcard, 3), undefined, ''));
+    } else {
+      this.call.write(Buffer.from(encodeDiscoveryRequest({ node, typeUrl: CDS })));
+      this.call.write(encodeRequest('', undefined, LDS, ''));
+    }
   }
 
   state(typeUrl) {
@@ -117,6 +170,9 @@ class SimProxy {
         subscribedAt: 0,
         history: [],
         last: undefined,
+        // Delta: name → heldRecord, and (on the proxies that keep resources) name → bytes.
+        held: new Map(),
+        bodies: new Map(),
       };
       this.types.set(typeUrl, st);
     }
@@ -156,10 +212,85 @@ class SimProxy {
     if (this.syncedAt === undefined && this.isSynced()) this.syncedAt = rec.a;
   }
 
-  /** Changes the names of an EDS or RDS subscription (a new request with the last nonce). */
+  /**
+   * Delta: applies a response to what the proxy holds of its type (removed names first, then
+   * the resources sent), ACKs it, and follows CDS and LDS with EDS and RDS subscriptions as the
+   * state-of-the-world path does, from everything held rather than from the response alone.
+   */
+  onDeltaResponse(r) {
+    const t = now();
+    counters.responses++;
+    counters.bytes += r.bytes;
+    const short = SHORT[r.typeUrl] ?? r.typeUrl;
+    counters.byType[short] = (counters.byType[short] ?? 0) + 1;
+    counters.bytesByType[short] = (counters.bytesByType[short] ?? 0) + r.bytes;
+    const st = this.state(r.typeUrl);
+    st.version = r.versionInfo;
+    st.nonce = r.nonce;
+    for (const name of r.removed) {
+      st.held.delete(name);
+      st.bodies.delete(name);
+    }
+    for (const res of r.resources) {
+      const name = intern(res.name);
+      st.held.set(name, heldRecord(r.typeUrl, name, res.version, res.value));
+      if (this.keep) st.bodies.set(name, res.value);
+    }
+    this.call.write(encodeDeltaRequest(r.typeUrl, undefined, undefined, r.nonce));
+    let follow;
+    if (r.typeUrl === CDS) {
+      const eds = [];
+      for (const rec of st.held.values()) if (rec.eds !== undefined) eds.push(rec.eds);
+      follow = [EDS, eds.sort()];
+    } else if (r.typeUrl === LDS) {
+      const routes = new Set();
+      for (const rec of st.held.values()) for (const n of rec.routes ?? []) routes.add(n);
+      follow = [RDS, [...routes].sort()];
+    }
+    const rec = { v: r.versionInfo, t, a: now(), n: st.held.size, b: r.bytes };
+    st.history.push(rec);
+    if (follow) this.subscribe(follow[0], follow[1]);
+    for (const arm of arms.values()) arm.see(this, r.typeUrl, rec);
+    if (this.syncedAt === undefined && this.isSynced()) this.syncedAt = rec.a;
+  }
+
+  /** The resources a proxy keeps of a type (the last response's, or in delta all held). */
+  kept(typeUrl) {
+    const st = this.types.get(typeUrl);
+    if (!st) return [];
+    return this.delta ? [...st.bodies.values()] : (st.last ?? []);
+  }
+
+  /**
+   * Changes the names of an EDS or RDS subscription: state of the world, a new request with the
+   * last nonce; delta, a request subscribing the new names and unsubscribing the dropped ones
+   * (which the proxy then no longer holds).
+   */
   subscribe(typeUrl, names) {
     const st = this.state(typeUrl);
     if (st.subscribedAt > 0 ? sameNames(st.names, names) : names.length === 0) return;
+    if (this.delta) {
+      const had = new Set(st.names);
+      const want = new Set(names);
+      const add = names.filter((n) => !had.has(n));
+      const drop = st.names.filter((n) => !want.has(n));
+      for (const n of drop) {
+        st.held.delete(n);
+        st.bodies.delete(n);
+      }
+      st.names = names;
+      // The server answers only subscriptions that add names: only they wait for a response.
+      if (add.length > 0) st.subscribedAt = now();
+      this.call.write(
+        encodeDeltaRequest(
+          typeUrl,
+          add.length ? namesBlock(add, 3) : undefined,
+          drop.length ? namesBlock(drop, 4) : undefined,
+          '',
+        ),
+      );
+      return;
+    }
     st.names = names;
     st.block = namesBlock(names);
     st.subscribedAt = now();
@@ -267,6 +398,9 @@ async function handle(msg) {
   switch (msg.type) {
     case 'start': {
       const perChannel = Math.max(1, msg.streamsPerChannel ?? 1);
+      const mode = msg.xdsMode ?? 'sotw';
+      if (mode !== 'sotw' && mode !== 'delta') throw new Error(`unknown xdsMode ${mode}`);
+      const delta = mode === 'delta';
       const options = {
         'grpc.max_receive_message_length': -1,
         'grpc.max_send_message_length': -1,
@@ -278,9 +412,10 @@ async function handle(msg) {
         if (p % perChannel === 0)
           clients.push(new AdsClient(msg.xds, grpc.credentials.createInsecure(), options));
         const client = clients[clients.length - 1];
-        proxies.push(new SimProxy(p, proxyNode(msg.size, p), client, p < (msg.keepResources ?? 1)));
+        const keep = p < (msg.keepResources ?? 1);
+        proxies.push(new SimProxy(p, proxyNode(msg.size, p), client, keep, delta));
       }
-      return { channels: clients.length, startedAt: now() };
+      return { channels: clients.length, startedAt: now(), xdsMode: delta ? 'delta' : 'sotw' };
     }
     case 'waitSynced': {
       const ok = await waitFor(
@@ -334,7 +469,7 @@ async function handle(msg) {
     case 'check': {
       const p = proxies[msg.proxy];
       const typeUrl = Object.keys(SHORT).find((t) => SHORT[t] === msg.typeUrl);
-      const last = p?.types.get(typeUrl)?.last ?? [];
+      const last = p?.kept(typeUrl) ?? [];
       return {
         found: msg.needles.map((hex) => {
           const needle = Buffer.from(hex, 'hex');

@@ -5,8 +5,9 @@
 //    it into a fresh state directory for each configuration.
 // 2. Starts the real `trellis control-plane` (node packages/cli/bin/trellis.js) on ephemeral
 //    ports with the configuration's debounce window, and waits for it to be ready.
-// 3. Forks proxies.mjs, which connects P simulated sidecars over gRPC, and waits until every
-//    proxy has its initial config (CDS, EDS, LDS, RDS received and ACKed).
+// 3. Forks proxies.mjs, which connects P simulated sidecars over gRPC (state-of-the-world ADS,
+//    or incremental with --xds delta), and waits until every proxy has its initial config
+//    (CDS, EDS, LDS, RDS received and ACKed).
 // 4. Measures, writing through the file store as `trellis apply` would:
 //    (a) VirtualService changes (a route weight): time from the write to the last proxy's
 //        receipt (and ACK) of the new RDS version;
@@ -17,8 +18,8 @@
 //    (d) control-plane memory (VmRSS after the initial sync, VmHWM at the end).
 // 5. Prints a table and writes the results as JSON (bench/results/ by default).
 //
-//   node bench/control-plane/run.mjs [--quick] [--services 1000] [--endpoints 10]
-//        [--proxies 500] [--changes 20] [--full-pushes 3] [--debounce-quiet 100,10] ...
+//   node bench/control-plane/run.mjs [--quick] [--xds sotw|delta] [--services 1000]
+//        [--endpoints 10] [--proxies 500] [--changes 20] [--full-pushes 3] [--debounce-quiet 100,10] ...
 // See bench/README.md for every flag.
 import { Buffer } from 'node:buffer';
 import { fork, spawn } from 'node:child_process';
@@ -61,6 +62,7 @@ function options() {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
+      xds: { type: 'string', default: 'sotw' },
       services: { type: 'string' },
       endpoints: { type: 'string' },
       namespaces: { type: 'string', default: '10' },
@@ -86,18 +88,21 @@ function options() {
   });
   if (values.help) {
     console.log(
-      'usage: node bench/control-plane/run.mjs [--quick] [--services N] [--endpoints E] [--namespaces 10]\n' +
-        '  [--proxies P] [--changes K] [--full-pushes F] [--warmup 1] [--debounce-quiet 100,10]\n' +
-        '  [--debounce-max 10000] [--streams-per-channel 1] [--gap-ms 200] [--settle-ms 300]\n' +
-        '  [--time-limit 600] [--change-timeout 300] [--state-dir DIR] [--cache DIR] [--fresh]\n' +
-        '  [--cpu-prof] [--out FILE.json] [--keep]\n' +
+      'usage: node bench/control-plane/run.mjs [--quick] [--xds sotw|delta] [--services N]\n' +
+        '  [--endpoints E] [--namespaces 10] [--proxies P] [--changes K] [--full-pushes F]\n' +
+        '  [--warmup 1] [--debounce-quiet 100,10] [--debounce-max 10000] [--streams-per-channel 1]\n' +
+        '  [--gap-ms 200] [--settle-ms 300] [--time-limit 600] [--change-timeout 300]\n' +
+        '  [--state-dir DIR] [--cache DIR] [--fresh] [--cpu-prof] [--out FILE.json] [--keep]\n' +
         'Defaults: 1000 services × 10 endpoints, 500 proxies, 20 changes, 3 full pushes\n' +
         '(--quick: 50 × 3, 20 proxies, 5 changes, 2 full pushes). See bench/README.md.',
     );
     process.exit(0);
   }
   const pick = (name, full) => Number(values[name] ?? (values.quick ? QUICK[name] : full));
+  if (values.xds !== 'sotw' && values.xds !== 'delta')
+    throw new Error('--xds must be sotw (state of the world) or delta (incremental)');
   const o = {
+    xds: values.xds,
     services: pick('services', 1000),
     endpoints: pick('endpoints', 10),
     namespaces: Number(values.namespaces),
@@ -525,13 +530,16 @@ async function runConfiguration(opts, size, template, quietMs, deadline, results
     const started = await proxies.ask({
       type: 'start',
       xds: cpProc.xds,
+      xdsMode: opts.xds,
       size,
       proxies: opts.proxies,
       streamsPerChannel: opts.streamsPerChannel,
       keepResources: 1,
     });
     conf.channels = started.channels;
-    log(`${opts.proxies} proxies connecting over ${started.channels} channels`);
+    log(
+      `${opts.proxies} proxies connecting over ${started.channels} channels (${started.xdsMode} xDS)`,
+    );
     // Report progress while the initial sync runs, so a slow run shows how far it got.
     const syncPromise = proxies.ask({
       type: 'waitSynced',
@@ -701,7 +709,8 @@ function table(results) {
   const s = results.size;
   lines.push(
     `Control-plane benchmark: ${s.services} services × ${s.endpoints} endpoints in ${s.namespaces} ` +
-      `namespaces, ${results.proxies} proxies (${results.machine.cpus} cores, Node ${results.machine.node})`,
+      `namespaces, ${results.proxies} proxies, ${results.xds === 'delta' ? 'delta' : 'state-of-the-world'} ` +
+      `xDS (${results.machine.cpus} cores, Node ${results.machine.node})`,
   );
   for (const c of results.configurations) {
     lines.push('');
@@ -791,6 +800,7 @@ async function main() {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version },
     size,
     proxies: opts.proxies,
+    xds: opts.xds,
     changes: opts.changes,
     fullPushes: opts.fullPushes,
     warmup: opts.warmup,

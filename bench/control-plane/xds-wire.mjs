@@ -1,7 +1,8 @@
-// Just enough protobuf for the simulated proxies: decode a DiscoveryResponse with its resources
-// left as byte views, peek the few fields an Envoy reads to follow the ADS protocol (a cluster's
-// name and EDS service name, the RDS route names in a listener's HTTP connection managers), and
-// encode ACK requests. The product's strict codec (@trellis/envoy) is used for the first request
+// Just enough protobuf for the simulated proxies: decode a DiscoveryResponse (state of the world)
+// or a DeltaDiscoveryResponse (incremental) with its resources left as byte views, peek the few
+// fields an Envoy reads to follow the ADS protocol (a cluster's name and EDS service name, the
+// RDS route names in a listener's HTTP connection managers), and encode ACK and subscription
+// requests of either protocol. The product's strict codec (@trellis/envoy) is used for the first request
 // of each stream, which carries the node; everything here exists to keep the simulated proxies
 // cheap, because they share the machine's two cores with the control plane they measure.
 import { Buffer } from 'node:buffer';
@@ -79,6 +80,45 @@ export function decodeResponse(buf) {
   return r;
 }
 
+/**
+ * Decodes a DeltaDiscoveryResponse: `{ versionInfo, typeUrl, nonce, resources, removed }` where
+ * versionInfo is system_version_info, each resource is `{ name, version, value }` with value the
+ * Any's value bytes (a view into the message buffer), and removed the removed_resources names.
+ */
+export function decodeDeltaResponse(buf) {
+  const r = {
+    versionInfo: '',
+    typeUrl: '',
+    nonce: '',
+    resources: [],
+    removed: [],
+    bytes: buf.length,
+  };
+  fields(buf, (f, w, v) => {
+    if (w !== 2) return;
+    if (f === 1) r.versionInfo = utf8.decode(v);
+    else if (f === 4) r.typeUrl = utf8.decode(v);
+    else if (f === 5) r.nonce = utf8.decode(v);
+    else if (f === 6) r.removed.push(utf8.decode(v));
+    else if (f === 2) {
+      // Resource: version 1, resource 2 (Any: value 2), name 3.
+      const res = { name: '', version: '', value: undefined };
+      fields(v, (rf, rw, rv) => {
+        if (rw !== 2) return;
+        if (rf === 3) res.name = utf8.decode(rv);
+        else if (rf === 1) res.version = utf8.decode(rv);
+        else if (rf === 2)
+          fields(rv, (af, aw, av) => {
+            if (af === 2 && aw === 2) res.value = av;
+          });
+      });
+      res.value ??= new Uint8Array(0);
+      r.resources.push(res);
+    }
+  });
+  return r;
+}
+
 const EDS_DISCOVERY_TYPE = 3;
 
 /** A Cluster's EDS subscription name (eds_cluster_config.service_name, else its name), or undefined. */
@@ -141,9 +181,12 @@ function tagged(field, bytes) {
 
 const stringField = (field, s) => tagged(field, Buffer.from(s, 'utf8'));
 
-/** The encoded `resource_names` entries of a request (field 3, repeated). */
-export function encodeNames(names) {
-  return Buffer.concat(names.map((n) => stringField(3, n)));
+/**
+ * Encoded repeated name entries: `resource_names` of a DiscoveryRequest (field 3, the default),
+ * `resource_names_subscribe` (3) or `resource_names_unsubscribe` (4) of a DeltaDiscoveryRequest.
+ */
+export function encodeNames(names, field = 3) {
+  return Buffer.concat(names.map((n) => stringField(field, n)));
 }
 
 /**
@@ -156,5 +199,17 @@ export function encodeRequest(versionInfo, namesBlock, typeUrl, nonce) {
   if (namesBlock && namesBlock.length) parts.push(namesBlock);
   parts.push(stringField(4, typeUrl));
   if (nonce) parts.push(stringField(5, nonce));
+  return Buffer.concat(parts);
+}
+
+/**
+ * Encodes a DeltaDiscoveryRequest without a node: type URL, pre-encoded subscribe and unsubscribe
+ * blocks (from encodeNames with field 3 and 4) and response_nonce (set for an ACK).
+ */
+export function encodeDeltaRequest(typeUrl, subscribeBlock, unsubscribeBlock, nonce) {
+  const parts = [stringField(2, typeUrl)];
+  if (subscribeBlock && subscribeBlock.length) parts.push(subscribeBlock);
+  if (unsubscribeBlock && unsubscribeBlock.length) parts.push(unsubscribeBlock);
+  if (nonce) parts.push(stringField(6, nonce));
   return Buffer.concat(parts);
 }
