@@ -132,14 +132,15 @@ function virtualHostWrappers(
   const out: VirtualHostWrapper[] = [];
   const owners = wildcardOwners(services, vss);
   const remaining = new Map(services);
-  for (const vs of vss) {
-    // As in Istio, destinations resolve against the services of this port only.
-    const routeCtx = {
-      ...ctx.routeContext(listenPort, MESH, false),
+  // As in Istio, destinations resolve against the services of this port only.
+  const routesFor = (vs: ScopedVirtualService, port: number): GeneratedRoute[] =>
+    buildHttpRoutesForVirtualService(vs, {
+      ...ctx.routeContext(port, MESH, false),
       lookupService: (h: string) => services.get(h),
-    };
-    const routes = buildHttpRoutesForVirtualService(vs, routeCtx);
-    if (routes.length === 0) continue;
+    });
+  for (const vs of vss) {
+    const routes = routesFor(vs, listenPort);
+    if (routes.length === 0 && listenPort !== 0) continue;
     const { hosts, services: matched } = separateHosts(vs, services, owners);
     const byPort = new Map<number, Service[]>();
     for (const s of matched)
@@ -151,7 +152,12 @@ function virtualHostWrappers(
         }
     if (byPort.size === 0 && listenPort === 80) byPort.set(80, []);
     for (const [port, list] of [...byPort].sort(([a], [b]) => a - b)) {
-      out.push({ port, services: list, virtualServiceHosts: hosts, routes });
+      // The explicit HTTP proxy (port 0) serves every port: a destination without a port (of a
+      // multi-port service) and a match on `port` resolve against each service port, not 0 —
+      // where Istio would route to `outbound|0|...`, a cluster that does not exist.
+      const portRoutes = listenPort === 0 ? routesFor(vs, port) : routes;
+      if (portRoutes.length === 0) continue;
+      out.push({ port, services: list, virtualServiceHosts: hosts, routes: portRoutes });
       for (const s of list) remaining.delete(s.hostname);
     }
   }
