@@ -63,8 +63,8 @@ interface ProxyEntry {
   readonly json: readonly (readonly Named[])[];
 }
 
-/** Name arrays known to list exactly a set's resources. */
-const coveringNames = new WeakMap<ResourceSet, WeakSet<readonly string[]>>();
+/** Name arrays known to list exactly a resource map's names (maps are immutable, often shared). */
+const coveringNames = new WeakMap<ReadonlyMap<string, EncodedAny>, WeakSet<readonly string[]>>();
 
 const nameOf = (r: Named): string => r.name ?? r.clusterName ?? '';
 
@@ -434,12 +434,12 @@ export class TranslationSource implements ResourceSource {
     // Subscriptions arrive as stable arrays (the server keeps them until they change), so a
     // check that one names exactly the set's resources is remembered.
     if (names.length === set.resources.size) {
-      let known = coveringNames.get(set);
+      let known = coveringNames.get(set.resources);
       if (known?.has(names)) return set;
       let all = true;
       for (const n of names) if (!set.resources.has(n)) all = false;
       if (all) {
-        if (!known) coveringNames.set(set, (known = new WeakSet()));
+        if (!known) coveringNames.set(set.resources, (known = new WeakSet()));
         known.add(names);
         return set;
       }

@@ -95,13 +95,92 @@ export function encodeDiscoveryRequest(r: DiscoveryRequest): Uint8Array {
   return encodeMessage(NAMES.request, r);
 }
 
-/** Decodes a state-of-the-world request. Throws on malformed protobuf. */
+/** DiscoveryRequest.resource_names: field 3, length-delimited. */
+const RESOURCE_NAMES_FIELD = 3;
+
+/**
+ * Splits a message's top-level field `field` (length-delimited entries) from the rest: the rest
+ * is decoded as usual, the entries are kept as raw bytes. Throws on malformed protobuf.
+ */
+function splitField(
+  bytes: Uint8Array,
+  field: number,
+): { rest: Uint8Array; raw: Uint8Array | undefined } {
+  const varint = (at: number): [number, number] => {
+    let v = 0;
+    let mul = 1;
+    for (let i = at; i < bytes.length && i < at + 10; i++) {
+      const b = bytes[i] as number;
+      v += (b & 0x7f) * mul;
+      if (b < 0x80) return [v, i + 1];
+      mul *= 128;
+    }
+    throw new Error('malformed protobuf: truncated varint');
+  };
+  const keep: [number, number][] = [];
+  const take: [number, number][] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    const start = at;
+    const [tag, afterTag] = varint(at);
+    const wire = tag & 7;
+    let end: number;
+    if (wire === 0) end = varint(afterTag)[1];
+    else if (wire === 1) end = afterTag + 8;
+    else if (wire === 5) end = afterTag + 4;
+    else if (wire === 2) {
+      const [len, afterLen] = varint(afterTag);
+      end = afterLen + len;
+    } else throw new Error(`malformed protobuf: wire type ${wire}`);
+    if (end > bytes.length) throw new Error('malformed protobuf: field runs past the end');
+    (Math.floor(tag / 8) === field && wire === 2 ? take : keep).push([start, end]);
+    at = end;
+  }
+  if (take.length === 0) return { rest: bytes, raw: undefined };
+  const join = (parts: [number, number][]): Uint8Array => {
+    const out = new Uint8Array(parts.reduce((n, [a, b]) => n + b - a, 0));
+    let o = 0;
+    for (const [a, b] of parts) {
+      out.set(bytes.subarray(a, b), o);
+      o += b - a;
+    }
+    return out;
+  };
+  return { rest: join(keep), raw: join(take) };
+}
+
+/** Decodes raw resource_names entries (from splitField). */
+function decodeNames(raw: Uint8Array): string[] {
+  const m = t().request.decode(raw) as unknown as Msg;
+  return (m.resourceNames as string[] | undefined) ?? [];
+}
+
+/**
+ * Decodes a state-of-the-world request. Throws on malformed protobuf. The resource names are
+ * decoded lazily (see DiscoveryRequest.resourceNamesRaw).
+ */
 export function decodeDiscoveryRequest(bytes: Uint8Array): DiscoveryRequest {
-  const m = t().request.decode(bytes) as unknown as Msg;
+  // A plain Uint8Array: protobufjs reads Node Buffers leniently (a string running past the end
+  // is cut short rather than rejected).
+  const plain = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const { rest, raw } = splitField(plain, RESOURCE_NAMES_FIELD);
+  const m = t().request.decode(rest) as unknown as Msg;
   const r: DiscoveryRequest = {};
   put(r, 'versionInfo', str(m.versionInfo));
   put(r, 'node', nodeOf(m.node));
-  put(r, 'resourceNames', strings(m.resourceNames));
+  if (raw) {
+    // Structure was checked by splitField: decoding the names later cannot fail.
+    let names: string[] | undefined;
+    Object.defineProperty(r, 'resourceNamesRaw', { value: raw, enumerable: false });
+    Object.defineProperty(r, 'resourceNames', {
+      enumerable: true,
+      configurable: true,
+      get: () => (names ??= decodeNames(raw)),
+      set: (v: string[]) => {
+        names = v;
+      },
+    });
+  }
   put(r, 'typeUrl', str(m.typeUrl));
   put(r, 'responseNonce', str(m.responseNonce));
   put(r, 'errorDetail', statusOf(m.errorDetail));

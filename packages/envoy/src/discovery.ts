@@ -40,6 +40,12 @@ export interface DiscoveryRequest {
   responseNonce?: string;
   /** Set when the client rejected the response (a NACK). */
   errorDetail?: Status;
+  /**
+   * Decoded requests only: the raw bytes of the resource_names entries. Envoy repeats its
+   * whole subscription (thousands of names) in every ACK; comparing these bytes with the last
+   * request's tells a repeat without decoding a name (`resourceNames` is decoded on first use).
+   */
+  resourceNamesRaw?: Uint8Array;
 }
 
 /** State-of-the-world response. */

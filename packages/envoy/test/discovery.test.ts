@@ -152,3 +152,28 @@ test('type URLs and short names', () => {
   assert.ok(isWildcardType(TYPE_URL.Cluster) && !isWildcardType(TYPE_URL.RouteConfiguration));
   assert.deepEqual(PUSH_ORDER.map(shortName), ['CDS', 'EDS', 'LDS', 'RDS', 'SDS']);
 });
+
+test('request names are kept raw and decoded on first use; a repeat is recognised by its bytes', () => {
+  const names = Array.from(
+    { length: 50 },
+    (_, i) => `outbound|9080||svc-${i}.ns.svc.cluster.local`,
+  );
+  const bytes = encodeDiscoveryRequest({ typeUrl: 'x', resourceNames: names, responseNonce: 'n1' });
+  const a = decodeDiscoveryRequest(bytes);
+  const b = decodeDiscoveryRequest(
+    encodeDiscoveryRequest({ typeUrl: 'x', resourceNames: names, responseNonce: 'n2' }),
+  );
+  assert.ok(a.resourceNamesRaw && b.resourceNamesRaw);
+  assert.ok(Buffer.from(a.resourceNamesRaw).equals(Buffer.from(b.resourceNamesRaw)));
+  assert.deepEqual(a.resourceNames, names);
+  assert.equal(a.responseNonce, 'n1');
+  const other = decodeDiscoveryRequest(
+    encodeDiscoveryRequest({ typeUrl: 'x', resourceNames: names.slice(1) }),
+  );
+  assert.ok(!Buffer.from(other.resourceNamesRaw ?? []).equals(Buffer.from(a.resourceNamesRaw)));
+  // Truncated input is rejected, not half read.
+  assert.throws(
+    () => decodeDiscoveryRequest(bytes.subarray(0, bytes.length - 3)),
+    /malformed|index out of range/,
+  );
+});

@@ -21,6 +21,8 @@ export class SotwTypeState extends TypeState {
   #sorted: readonly string[] | undefined;
   /** The names of the last request, as sent. */
   lastRequestNames: readonly string[] | undefined;
+  /** Their encoded form (see DiscoveryRequest.resourceNamesRaw). */
+  lastNamesRaw: Uint8Array | undefined;
   /** The subscribed names, sorted (kept until the subscription changes: EDS has thousands). */
   sortedNames(): readonly string[] {
     return (this.#sorted ??= [...this.names].sort());
@@ -51,9 +53,16 @@ export class SotwConnection extends Connection<SotwTypeState> {
     if (!typeUrl)
       throw new StreamError(INVALID_ARGUMENT, 'type_url is required in every ADS request');
     const nonce = req.responseNonce ?? '';
-    const names = req.resourceNames ?? [];
     const now = this.ctx.clock.now();
     let st = this.types.get(typeUrl);
+    // An ACK repeating the subscription byte for byte needs no names decoded.
+    const raw = req.resourceNamesRaw;
+    const last = st?.lastNamesRaw;
+    const repeat =
+      raw !== undefined &&
+      last !== undefined &&
+      Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).equals(last);
+    const names = repeat ? (st?.lastRequestNames ?? []) : (req.resourceNames ?? []);
 
     if (req.errorDetail) {
       // NACK: the proxy rejected the response with this nonce and keeps its previous config.
@@ -76,6 +85,7 @@ export class SotwConnection extends Connection<SotwTypeState> {
       const initial = !st;
       st ??= new SotwTypeState(typeUrl);
       this.types.set(typeUrl, st);
+      st.lastNamesRaw = raw;
       this.subscribe(st, names, initial);
       await this.respond(st, true, now);
       return;
@@ -88,6 +98,7 @@ export class SotwConnection extends Connection<SotwTypeState> {
 
     this.recordAck(st, { version: req.versionInfo ?? '', nonce, time: now });
     // An ACK may also change the subscription (e.g. new RDS names): answer only then.
+    st.lastNamesRaw = raw;
     if (this.subscribe(st, names, false)) await this.respond(st, true, now);
   }
 
@@ -182,7 +193,7 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /** Sets known to hold exactly the names of a (stable, sorted) subscription array. */
-const covered = new WeakMap<ResourceSet, WeakSet<readonly string[]>>();
+const covered = new WeakMap<ReadonlyMap<string, EncodedAny>, WeakSet<readonly string[]>>();
 
 /** Encoded `resources` entries of each shared group, computed once per group. */
 const groupBytes = new WeakMap<ReadonlyMap<string, EncodedAny>, Buffer>();
@@ -199,10 +210,10 @@ function encodedGroup(group: ReadonlyMap<string, EncodedAny>): Buffer {
 /** Whether `names` (sorted, distinct) is exactly the set's names (remembered per pair). */
 function coversAll(set: ResourceSet, names: readonly string[]): boolean {
   if (names.length !== set.resources.size) return false;
-  if (covered.get(set)?.has(names)) return true;
+  if (covered.get(set.resources)?.has(names)) return true;
   for (const n of names) if (!set.resources.has(n)) return false;
-  let known = covered.get(set);
-  if (!known) covered.set(set, (known = new WeakSet()));
+  let known = covered.get(set.resources);
+  if (!known) covered.set(set.resources, (known = new WeakSet()));
   known.add(names);
   return true;
 }
