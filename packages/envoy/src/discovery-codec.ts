@@ -138,6 +138,8 @@ function splitField(
   }
   if (take.length === 0) return { rest: bytes, raw: undefined };
   const join = (parts: [number, number][]): Uint8Array => {
+    const only = parts.length === 1 ? parts[0] : undefined;
+    if (only) return bytes.subarray(only[0], only[1]);
     const out = new Uint8Array(parts.reduce((n, [a, b]) => n + b - a, 0));
     let o = 0;
     for (const [a, b] of parts) {
