@@ -356,6 +356,7 @@ describe('mesh protocols through sidecars and a gateway', { timeout: 120_000 }, 
         );
     });
     assert.match(tcp, /destination_workload="echo-v2"/);
+    assert.match(tcp, /destination_service="echo\.default\.svc\.cluster\.local"/);
     assert.match(tcp, /destination_service_name="echo"/);
     assert.match(tcp, /destination_service_namespace="default"/);
     assert.match(tcp, /request_protocol="tcp"/);

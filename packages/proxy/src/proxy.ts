@@ -94,7 +94,10 @@ export class TrellisProxy {
     this.#ready = new Promise((resolve) => (this.#markReady = resolve));
     const b = options.bootstrap;
     const local = workloadFromNodeMetadata(b.node.metadata);
-    this.metrics = new IstioMetrics(this.stats, local);
+    this.metrics = new IstioMetrics(this.stats, local, {
+      // TCP connections name their cluster only; HTTP passes the metadata itself.
+      clusterMetadata: (name) => this.#config.clusters.get(name)?.metadata?.filterMetadata,
+    });
     this.peers = new PeerMetadataExchange(b.node.id ?? '', local);
     this.clusters = new ClusterManager({ stats: this.stats });
     if (options.accessLogFile) {

@@ -552,6 +552,62 @@ test('local replies: NR, UH, UF (connection refused), UC, UPE, upstream reset af
   }
 });
 
+test('client disconnect mid-response is DC, never DPE (HTTP/1.1 close and reset, HTTP/2 cancel)', async () => {
+  // A slow streaming response: headers and a first chunk, then nothing until the test ends.
+  const pending: http.ServerResponse[] = [];
+  const backend = await startH1Backend((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('first chunk');
+    pending.push(res);
+  });
+  const proxy = await startProxy({
+    clusters: [staticCluster('backend', [backend.port])],
+    routes: [simpleRoutes('backend')],
+  });
+  const check = (c: Awaited<ReturnType<ProxyHarness['nextCompleted']>>): void => {
+    assert.ok(c.info.responseFlags.has('DC'), [...c.info.responseFlags].join(','));
+    assert.ok(!c.info.responseFlags.has('DPE'), [...c.info.responseFlags].join(','));
+    assert.equal(c.info.responseCode, 200);
+  };
+  try {
+    // HTTP/1.1: read the response headers, then close (FIN) or reset (RST) the socket.
+    for (const how of ['destroy', 'reset'] as const) {
+      const done = proxy.nextCompleted();
+      const socket = net.connect(proxy.port, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.write('GET /stream HTTP/1.1\r\nhost: example.com\r\n\r\n');
+      let got = '';
+      await new Promise<void>((resolve) => {
+        socket.on('data', (b: Buffer) => {
+          got += b.toString('latin1');
+          if (got.includes('\r\n\r\n')) resolve();
+        });
+      });
+      assert.match(got, /^HTTP\/1\.1 200 /);
+      if (how === 'reset') socket.resetAndDestroy();
+      else socket.destroy();
+      check(await done);
+    }
+
+    // HTTP/2: the client cancels the stream after the headers, then closes its session.
+    const session = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    session.on('error', () => {});
+    for (const how of ['cancel', 'session'] as const) {
+      const done = proxy.nextCompleted();
+      const req = session.request({ ':path': '/stream', ':authority': 'example.com' });
+      req.on('error', () => {});
+      await new Promise((r) => req.once('response', r));
+      if (how === 'cancel') req.close(http2.constants.NGHTTP2_CANCEL);
+      else session.destroy();
+      check(await done);
+    }
+  } finally {
+    for (const res of pending) res.destroy();
+    await proxy.close();
+    await backend.close();
+  }
+});
+
 test('gRPC requests get gRPC local replies (trailers-only, grpc-status from the HTTP code)', async () => {
   const proxy = await startProxy({
     clusters: [edsCluster('empty')],

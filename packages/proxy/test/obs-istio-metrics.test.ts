@@ -257,6 +257,40 @@ describe('Istio standard metrics', () => {
     assert.equal(u.grpc_response_status, '14');
   });
 
+  test('inbound TCP and HTTP share destination_service: the FQDN from the inbound cluster', () => {
+    // The inbound cluster as the control plane generates it (istio.services[0].host is the FQDN).
+    const [inbound] = golden('cluster-inbound.json') as Cluster[];
+    const clusterMeta = inbound?.metadata
+      ?.filterMetadata as MetricsContext['upstreamClusterMetadata'];
+    assert.ok(clusterMeta);
+    const store = new StatsStore();
+    const m = new IstioMetrics(store, REVIEWS, {
+      clusterMetadata: (name) => (name === inbound?.name ? clusterMeta : undefined),
+    });
+    // HTTP: the router hands over the cluster's metadata; the Host header is the short name.
+    const h = info('inbound');
+    m.recordHttp({
+      ...logContext(h, { host: 'reviews:9080' }),
+      upstreamClusterMetadata: clusterMeta,
+    });
+    // TCP: tcp_proxy knows only the cluster name.
+    const t = info('inbound', 'TCP');
+    delete t.authority;
+    const r = m.tcpConnection({ info: t });
+    r.opened();
+    r.closed();
+    const out = store.renderPrometheus().split('\n');
+    const service = (metric: string): string[] =>
+      out
+        .filter((l) => l.startsWith(`${metric}{reporter="destination"`))
+        .map((l) => /destination_service="([^"]*)"/.exec(l)?.[1] ?? '');
+    assert.deepEqual(service('istio_requests_total'), ['reviews.default.svc.cluster.local']);
+    assert.deepEqual(service('istio_tcp_connections_opened_total'), [
+      'reviews.default.svc.cluster.local',
+    ]);
+    assert.equal(m.labels({ info: t }, 'tcp').destination_service_name, 'reviews');
+  });
+
   test('TCP: opened once, byte deltas, closed; TCP labels have no response code', () => {
     const store = new StatsStore();
     const m = new IstioMetrics(store, PRODUCTPAGE);

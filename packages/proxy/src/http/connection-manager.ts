@@ -364,7 +364,9 @@ export class HttpConnectionManagerImpl {
       }
       this.sessions.set(session, state);
       session.once('close', () => this.sessions.delete(session));
-      session.on('error', () => this.stats.downstream_cx_protocol_error.inc());
+      session.on('error', (err: NodeJS.ErrnoException) => {
+        if (!isDisconnectError(err.code ?? '')) this.stats.downstream_cx_protocol_error.inc();
+      });
       if (o?.initialConnectionWindowSize !== undefined) {
         try {
           session.setLocalWindowSize(o.initialConnectionWindowSize);
@@ -558,8 +560,10 @@ export class HttpConnectionManagerImpl {
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     const state = this.conns.get(socket);
     const code = err.code ?? '';
-    if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
-      state?.current?.onDownstreamProtocolError(400, DETAILS.downstreamRemoteDisconnect);
+    // The client going away (reset, or a socket no longer writable with no parse error) is a
+    // downstream connection termination (DC), not a protocol error: only codec errors are DPE.
+    if (isDisconnectError(code) || (!socket.writable && !isCodecErrorCode(code))) {
+      state?.current?.onDownstreamDisconnect();
       socket.destroy();
       return;
     }
@@ -910,3 +914,13 @@ const EMPTY_HEADERS = {
   responseHeader: (): undefined => undefined,
   responseTrailer: (): undefined => undefined,
 };
+
+/** Socket errors that mean the client went away (Envoy: DOWNSTREAM_CONNECTION_TERMINATION). */
+function isDisconnectError(code: string): boolean {
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED';
+}
+
+/** Errors from the HTTP/1 codec itself (llhttp parse errors, header/request timeouts). */
+function isCodecErrorCode(code: string): boolean {
+  return code.startsWith('HPE_') || code === 'ERR_HTTP_REQUEST_TIMEOUT';
+}

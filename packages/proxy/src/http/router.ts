@@ -785,6 +785,14 @@ export class ActiveStream {
     this.downstreamEndMono = performance.now();
   }
 
+  /**
+   * The downstream connection went away (socket reset/close seen by the codec before the stream
+   * noticed): recorded as DC like any other client disconnect, never as a protocol error.
+   */
+  onDownstreamDisconnect(): void {
+    this.onDownstreamAbort();
+  }
+
   private onDownstreamAbort(): void {
     if (this.done) return;
     if (this.tunnelUpstream) return;

@@ -86,6 +86,14 @@ export interface IstioMetricsOptions {
   readonly disableHostHeaderFallback?: boolean;
   /** Publishes `istio_build{component="proxy",tag=<version>} 1` when set. */
   readonly istioVersion?: string;
+  /**
+   * A cluster's filter metadata (Cluster.metadata.filterMetadata) by name, used when a context
+   * carries no `upstreamClusterMetadata` (TCP connections): `destination_service` then comes from
+   * the same `istio.services[0].host` (the FQDN) for TCP as for HTTP.
+   */
+  readonly clusterMetadata?: (
+    cluster: string,
+  ) => Readonly<Record<string, Readonly<Record<string, unknown>>>> | undefined;
 }
 
 type Reporter = 'source' | 'destination';
@@ -155,6 +163,7 @@ export class IstioMetrics {
   readonly tcpSentBytes: TaggedFamily<Counter>;
   readonly tcpReceivedBytes: TaggedFamily<Counter>;
   private readonly hostFallback: boolean;
+  private readonly clusterMetadata: IstioMetricsOptions['clusterMetadata'];
 
   constructor(
     store: StatsStore,
@@ -203,6 +212,7 @@ export class IstioMetrics {
       ns,
     );
     this.hostFallback = options.disableHostHeaderFallback !== true;
+    this.clusterMetadata = options.clusterMetadata;
     if (options.istioVersion !== undefined)
       store
         .family<Gauge>('istio_build', 'gauge', ['component', 'tag'], ns)
@@ -258,7 +268,11 @@ export class IstioMetrics {
     else if (info.routeName === 'allow_any') serviceHostName = 'PassthroughCluster';
     else if (cluster !== undefined && SPECIAL_CLUSTERS.has(cluster)) serviceHostName = cluster;
     else {
-      const services = ctx.upstreamClusterMetadata?.istio?.services;
+      // The cluster's istio.services: HTTP contexts carry it, TCP ones are looked up by name.
+      const clusterMeta =
+        ctx.upstreamClusterMetadata ??
+        (cluster !== undefined ? this.clusterMetadata?.(cluster) : undefined);
+      const services = clusterMeta?.istio?.services;
       const svc = Array.isArray(services) ? (services[0] as unknown) : undefined;
       if (typeof svc === 'object' && svc !== null) {
         const s = svc as Record<string, unknown>;
