@@ -345,6 +345,9 @@ export class TranslationSource implements ResourceSource {
     if (changed.size === 0) return old;
     const encoded = new Map(old.encoded);
     for (const n of changed) encoded.set(n, fresh.get(n) as EncodedAny);
+    // Same names as the part it increments: what covered that covers this.
+    const known = coveringNames.get(old.encoded);
+    if (known) coveringNames.set(encoded, known);
     const byName = new Map(json.map((r) => [nameOf(r), r]));
     const merged = old.json.map((r) =>
       changed.has(nameOf(r)) ? (byName.get(nameOf(r)) as Named) : r,

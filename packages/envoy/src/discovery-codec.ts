@@ -106,49 +106,60 @@ function splitField(
   bytes: Uint8Array,
   field: number,
 ): { rest: Uint8Array; raw: Uint8Array | undefined } {
-  const varint = (at: number): [number, number] => {
-    let v = 0;
+  // Runs once per request over every top-level field (thousands of names in an EDS ACK), so it
+  // allocates nothing per field: adjacent ranges are merged as they are found.
+  const keep: number[] = [];
+  const take: number[] = [];
+  const add = (list: number[], start: number, end: number): void => {
+    if (list.length > 0 && list[list.length - 1] === start) list[list.length - 1] = end;
+    else list.push(start, end);
+  };
+  let at = 0;
+  let value = 0;
+  const varint = (): void => {
+    value = 0;
     let mul = 1;
-    for (let i = at; i < bytes.length && i < at + 10; i++) {
-      const b = bytes[i] as number;
-      v += (b & 0x7f) * mul;
-      if (b < 0x80) return [v, i + 1];
+    const limit = Math.min(bytes.length, at + 10);
+    while (at < limit) {
+      const b = bytes[at++] as number;
+      value += (b & 0x7f) * mul;
+      if (b < 0x80) return;
       mul *= 128;
     }
     throw new Error('malformed protobuf: truncated varint');
   };
-  const keep: [number, number][] = [];
-  const take: [number, number][] = [];
-  let at = 0;
   while (at < bytes.length) {
     const start = at;
-    const [tag, afterTag] = varint(at);
+    varint();
+    const tag = value;
     const wire = tag & 7;
-    let end: number;
-    if (wire === 0) end = varint(afterTag)[1];
-    else if (wire === 1) end = afterTag + 8;
-    else if (wire === 5) end = afterTag + 4;
+    if (wire === 0) varint();
+    else if (wire === 1) at += 8;
+    else if (wire === 5) at += 4;
     else if (wire === 2) {
-      const [len, afterLen] = varint(afterTag);
-      end = afterLen + len;
+      varint();
+      at += value;
     } else throw new Error(`malformed protobuf: wire type ${wire}`);
-    if (end > bytes.length) throw new Error('malformed protobuf: field runs past the end');
-    (Math.floor(tag / 8) === field && wire === 2 ? take : keep).push([start, end]);
-    at = end;
+    if (at > bytes.length) throw new Error('malformed protobuf: field runs past the end');
+    add(Math.floor(tag / 8) === field && wire === 2 ? take : keep, start, at);
   }
   if (take.length === 0) return { rest: bytes, raw: undefined };
-  const join = (parts: [number, number][]): Uint8Array => {
-    const only = parts.length === 1 ? parts[0] : undefined;
-    if (only) return bytes.subarray(only[0], only[1]);
-    const out = new Uint8Array(parts.reduce((n, [a, b]) => n + b - a, 0));
+  const join = (ranges: number[]): Uint8Array => {
+    if (ranges.length === 2) return bytes.subarray(ranges[0], ranges[1]);
+    let size = 0;
+    for (let k = 0; k < ranges.length; k += 2)
+      size += (ranges[k + 1] as number) - (ranges[k] as number);
+    const out = new Uint8Array(size);
     let o = 0;
-    for (const [a, b] of parts) {
+    for (let k = 0; k < ranges.length; k += 2) {
+      const a = ranges[k] as number;
+      const b = ranges[k + 1] as number;
       out.set(bytes.subarray(a, b), o);
       o += b - a;
     }
     return out;
   };
-  return { rest: join(keep), raw: join(take) };
+  return { rest: keep.length === 0 ? new Uint8Array() : join(keep), raw: join(take) };
 }
 
 /** Decodes raw resource_names entries (from splitField). */
