@@ -5,10 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, request } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { openFileStore } from '@trellis/config';
 import { withTempDir } from '@trellis/testing';
+import { freePort } from './mesh-fixture.js';
 
 const BIN = join(import.meta.dirname, '..', '..', '..', 'cli', 'bin', 'trellis.js');
 
@@ -39,14 +40,6 @@ async function waitFor<T>(what: string, p: Proc, fn: () => T | undefined, ms = 2
       throw new Error(`timed out waiting for ${what}; output:\n${p.out()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 test('bad proxy flags are usage errors naming the flag', async () => {

@@ -5,12 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { KubeObject } from '@trellis/api';
-import { keyOf, openFileStore, type ConfigStore } from '@trellis/config';
+import { openFileStore } from '@trellis/config';
 import { ControlPlane } from '@trellis/control-plane';
 import { TrellisProxy, buildBootstrap } from '@trellis/proxy';
 import { withTempDir } from '@trellis/testing';
+import { eventually, freePort, put } from './mesh-fixture.js';
 
 const ECHO_PORT = 9080;
 
@@ -26,14 +27,6 @@ async function backend(version: string): Promise<{ server: Server; port: number 
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { server, port: (server.address() as AddressInfo).port };
-}
-
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 function pod(name: string, labels: Record<string, string>, inbound?: number): KubeObject {
@@ -79,14 +72,6 @@ function virtualService(defaultSubset: string): KubeObject {
   };
 }
 
-async function put(store: ConfigStore, o: KubeObject): Promise<void> {
-  const existing = await store.get(keyOf(o));
-  const rv = existing?.metadata.resourceVersion;
-  if (existing && rv !== undefined)
-    await store.update({ ...o, metadata: { ...o.metadata, resourceVersion: rv } });
-  else await store.create(o);
-}
-
 interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
@@ -108,25 +93,6 @@ function viaProxy(port: number, url: string, headers: Record<string, string> = {
     req.on('error', reject);
     req.end();
   });
-}
-
-async function eventually<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  ms = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${String(last)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function adminGet(port: number, path: string): Promise<string> {

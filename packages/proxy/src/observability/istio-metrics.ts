@@ -14,6 +14,7 @@ import {
   type WorkloadMetadata,
 } from './peer-metadata.js';
 import type { LogContext } from './log-context.js';
+import { httpToGrpcStatus } from '../grpc-status.js';
 
 /** Istio's custom stat namespace: its metrics are exported without `envoy_`. */
 export const ISTIO_STAT_NAMESPACE = 'istiocustom';
@@ -116,27 +117,6 @@ function isGrpcRequest(ctx: LogContext): boolean {
   const ct = ctx.requestHeader?.('content-type');
   if (ct !== undefined) return ct === 'application/grpc' || ct.startsWith('application/grpc+');
   return ctx.info.grpcStatus !== undefined;
-}
-
-/** Envoy's Grpc::Utility::httpToGrpcStatus. */
-export function httpToGrpcStatus(code: number): number {
-  switch (code) {
-    case 400:
-      return 13; // INTERNAL
-    case 401:
-      return 16; // UNAUTHENTICATED
-    case 403:
-      return 7; // PERMISSION_DENIED
-    case 404:
-      return 12; // UNIMPLEMENTED
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return 14; // UNAVAILABLE
-    default:
-      return 2; // UNKNOWN
-  }
 }
 
 /** The gRPC status of a finished gRPC stream: trailers, then headers, then the HTTP status. */
