@@ -1,7 +1,7 @@
 // `trellis control-plane`: runs the control plane (istiod's role) until SIGINT or SIGTERM.
 import { ControlPlane } from '@trellis/control-plane';
 import { UsageError, flagString } from '../args.js';
-import type { Command } from '../command.js';
+import { untilSignal, type Command } from '../command.js';
 
 function intFlag(
   v: string | undefined,
@@ -101,15 +101,7 @@ export const controlPlaneCommand: Command = {
       `control plane ready: xDS on ${(flagString(args, 'xds-address') ?? '127.0.0.1:15010').replace(/:\d+$/, '')}:${cp.xdsPort}, ` +
         `monitoring on http://${host}:${cp.monitoringPort}\n`,
     );
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await untilSignal();
     io.stderr('control plane stopping\n');
     await cp.close();
     await store.close();

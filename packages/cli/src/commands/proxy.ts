@@ -10,7 +10,7 @@ import {
 } from '@trellis/proxy';
 import { InvalidError, errorMessage } from '@trellis/core';
 import { UsageError, flagString, flagStrings } from '../args.js';
-import type { Command } from '../command.js';
+import { untilSignal, type Command } from '../command.js';
 
 function port(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
@@ -156,15 +156,7 @@ export const proxyCommand: Command = {
         (proxy.healthPort !== undefined ? `, health on :${proxy.healthPort}` : '') +
         `, xDS ${bootstrap.xdsAddress}\n`,
     );
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await untilSignal();
     io.stderr('proxy draining\n');
     await proxy.drain(drainTimeMs);
     await proxy.close();
