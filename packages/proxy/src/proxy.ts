@@ -319,11 +319,20 @@ export class TrellisProxy {
   #tcpComplete(info: StreamInfo, ctx: TcpProxyLogContext): void {
     const r = this.#tcpReporters.get(info);
     if (r) r.closed();
-    ctx.accessLog.forEach((a, i) => {
-      const l = this.accessLogs.create(a, `accessLog[${i}]`);
-      if (l.ok) l.value.log({ info });
-    });
+    ctx.accessLog.forEach((a, i) => this.#tcpLogger(a, i)?.log({ info }));
     this.#logStream({ info });
+  }
+
+  /** tcp_proxy's access loggers, built once per config object (not per connection). */
+  readonly #tcpLoggers = new WeakMap<AccessLog, AccessLogger | undefined>();
+
+  #tcpLogger(a: AccessLog, i: number): AccessLogger | undefined {
+    if (!this.#tcpLoggers.has(a)) {
+      const l = this.accessLogs.create(a, `accessLog[${i}]`);
+      if (!l.ok) this.#log('warn', 'tcp_proxy access log ignored', { error: l.error });
+      this.#tcpLoggers.set(a, l.ok ? l.value : undefined);
+    }
+    return this.#tcpLoggers.get(a);
   }
 
   #logStream(ctx: LogContext): void {
