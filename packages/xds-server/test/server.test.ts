@@ -204,3 +204,43 @@ test('the send semaphore hands out at most its limit, in arrival order', async (
   assert.deepEqual(order, [3, 4]);
   assert.throws(() => new Semaphore(0), /positive integer/);
 });
+
+test('undecodable request bytes end that stream with an error; the server keeps serving', async () => {
+  const server = new XdsServer({ source: source() });
+  const port = await server.listen('127.0.0.1:0');
+  const Raw = grpc.makeGenericClientConstructor(
+    {
+      StreamAggregatedResources: {
+        path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
+        requestStream: true,
+        responseStream: true,
+        requestSerialize: (b: Buffer) => b,
+        requestDeserialize: (b: Buffer) => b,
+        responseSerialize: (b: Buffer) => b,
+        responseDeserialize: (b: Buffer) => b,
+      },
+    },
+    'Raw',
+  );
+  const raw = new Raw(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as {
+    StreamAggregatedResources(): grpc.ClientDuplexStream<Buffer, Buffer>;
+    close(): void;
+  };
+  const client = new TestClient(port);
+  cleanups.push(
+    () => server.close(100),
+    () => client.close(),
+    () => raw.close(),
+  );
+  // A resource_names entry (field 3) whose length runs past the end of the message.
+  const call = raw.StreamAggregatedResources();
+  const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+  call.on('error', () => undefined);
+  call.write(Buffer.from([0x1a, 0x7f, 0x61, 0x62]));
+  const st = await status;
+  assert.notEqual(st.code, grpc.status.OK);
+  const good = client.sotw();
+  good.send({ node: sidecarNode('after-garbage'), typeUrl: CDS });
+  assert.deepEqual(names((await good.next()).resources), ['c1']);
+  good.cancel();
+});
