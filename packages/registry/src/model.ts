@@ -193,6 +193,11 @@ export interface Workload {
    * the inbound port; the sidecar forwards to the application port.
    */
   readonly inboundPorts: Readonly<Record<string, number>>;
+  /**
+   * Local mode: where the application listens on the loopback address for each declared port
+   * (keys are declared port numbers), from the Pod annotation `trellis.io/app-ports`.
+   */
+  readonly appPorts: Readonly<Record<string, number>>;
   readonly nodeName?: string;
   readonly creationTimestamp?: string;
 }

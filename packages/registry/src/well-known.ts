@@ -11,6 +11,15 @@
  */
 export const ANNOTATION_INBOUND_PORTS = 'trellis.io/inbound-ports';
 
+/**
+ * Trellis, local mode: on a Pod with a sidecar, where the application really listens on the
+ * loopback address for each of its declared ports, as a JSON object from declared port number to
+ * local port, e.g. `trellis.io/app-ports: '{"9080": 41234}'`. Many replicas share 127.0.0.1 in
+ * local mode, so the runtime gives each its own ports; the sidecar's `inbound|9080||` cluster
+ * forwards to 127.0.0.1:41234. Ports not listed are forwarded to the declared port.
+ */
+export const ANNOTATION_APP_PORTS = 'trellis.io/app-ports';
+
 /** Service annotation: comma-separated exportTo of a Kubernetes Service. */
 export const ANNOTATION_EXPORT_TO = 'networking.istio.io/exportTo';
 

@@ -18,6 +18,7 @@ import {
 import {
   ANNOTATION_INBOUND_PORTS,
   ANNOTATION_SIDECAR_STATUS,
+  ANNOTATION_APP_PORTS,
   LABEL_LOCALITY,
   LABEL_NETWORK,
   LABEL_TLS_MODE,
@@ -71,14 +72,16 @@ export function podWorkload(pod: KubeObject, trustDomain: string): WorkloadResul
     }
   }
 
-  let inboundPorts: Readonly<Record<string, number>> = {};
-  const inbound = annotations[ANNOTATION_INBOUND_PORTS];
-  if (inbound !== undefined) {
-    const parsed = parseInboundPorts(inbound);
-    if (typeof parsed === 'string')
-      problems.push(`annotation ${ANNOTATION_INBOUND_PORTS} is ignored: ${parsed}`);
-    else inboundPorts = parsed;
-  }
+  const portMap = (annotation: string): Readonly<Record<string, number>> => {
+    const text = annotations[annotation];
+    if (text === undefined) return {};
+    const parsed = parseInboundPorts(text);
+    if (typeof parsed !== 'string') return parsed;
+    problems.push(`annotation ${annotation} is ignored: ${parsed}`);
+    return {};
+  };
+  const inboundPorts = portMap(ANNOTATION_INBOUND_PORTS);
+  const appPorts = portMap(ANNOTATION_APP_PORTS);
 
   const locality = labels[LABEL_LOCALITY];
   const network = labels[LABEL_NETWORK];
@@ -100,6 +103,7 @@ export function podWorkload(pod: KubeObject, trustDomain: string): WorkloadResul
     tlsMode: podTlsMode(labels, annotations),
     ports,
     inboundPorts,
+    appPorts,
     ...(nodeName ? { nodeName } : {}),
     ...(pod.metadata.creationTimestamp !== undefined
       ? { creationTimestamp: pod.metadata.creationTimestamp }
@@ -125,8 +129,8 @@ function podTlsMode(labels: Labels, annotations: Labels): TlsMode {
 }
 
 /**
- * Parses `trellis.io/inbound-ports`: a JSON object from application port (a number as a key)
- * to sidecar inbound port. Returns the map or a message.
+ * Parses `trellis.io/inbound-ports` (and `trellis.io/app-ports`): a JSON object from application
+ * port (a number as a key) to another port. Returns the map or a message.
  */
 export function parseInboundPorts(text: string): Readonly<Record<string, number>> | string {
   let value: unknown;
@@ -136,13 +140,13 @@ export function parseInboundPorts(text: string): Readonly<Record<string, number>
     return `not valid JSON: ${JSON.stringify(text)}`;
   }
   const o = asObject(value);
-  if (!o) return 'must be a JSON object from application port to inbound port';
+  if (!o) return 'must be a JSON object from port number to port number';
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(o)) {
     if (!/^[1-9][0-9]{0,4}$/.test(k) || Number(k) > 65535)
       return `key ${JSON.stringify(k)} must be a port number between 1 and 65535`;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535)
-      return `the inbound port for ${k} must be a port number between 1 and 65535, not ${JSON.stringify(v)}`;
+      return `the port for ${k} must be a port number between 1 and 65535, not ${JSON.stringify(v)}`;
     out[k] = v;
   }
   return out;
@@ -197,6 +201,7 @@ export function workloadEntryWorkload(we: KubeObject, trustDomain: string): Work
     tlsMode,
     ports: asPortMap(spec?.ports),
     inboundPorts: {},
+    appPorts: {},
     ...(we.metadata.creationTimestamp !== undefined
       ? { creationTimestamp: we.metadata.creationTimestamp }
       : {}),

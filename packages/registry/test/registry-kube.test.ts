@@ -156,13 +156,14 @@ test('kube: local mode maps application ports to sidecar inbound ports', () => {
         ip: '127.0.0.1',
         annotations: {
           'trellis.io/inbound-ports': '{"9080": 15106}',
+          'trellis.io/app-ports': '{"9080": 41234}',
           'sidecar.istio.io/status': '{}',
         },
       }),
       pod('reviews-2', 'default', {
         labels: { app: 'reviews' },
         ip: '127.0.0.1',
-        annotations: { 'trellis.io/inbound-ports': '{"9080": "x"}' },
+        annotations: { 'trellis.io/inbound-ports': '{"9080": "x"}', 'trellis.io/app-ports': '[]' },
       }),
     ],
     { version: '1' },
@@ -181,10 +182,13 @@ test('kube: local mode maps application ports to sidecar inbound ports', () => {
     ],
   );
   assert.deepEqual(snap.workload('Pod', 'default', 'reviews-1')?.inboundPorts, { '9080': 15106 });
+  assert.deepEqual(snap.workload('Pod', 'default', 'reviews-1')?.appPorts, { '9080': 41234 });
+  assert.deepEqual(snap.workload('Pod', 'default', 'reviews-2')?.appPorts, {});
   assert.deepEqual(
     snap.problems.map((p) => `${p.object.kind} ${p.object.name}: ${p.message}`),
     [
-      'Pod reviews-2: annotation trellis.io/inbound-ports is ignored: the inbound port for 9080 must be a port number between 1 and 65535, not "x"',
+      'Pod reviews-2: annotation trellis.io/inbound-ports is ignored: the port for 9080 must be a port number between 1 and 65535, not "x"',
+      'Pod reviews-2: annotation trellis.io/app-ports is ignored: must be a JSON object from port number to port number',
     ],
   );
   // Two pods share 127.0.0.1: a proxy finds its workload by name, not by address.

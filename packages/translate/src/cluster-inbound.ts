@@ -10,7 +10,10 @@
 // - only the connection pool applies inbound: the DestinationRule the proxy sees for its own
 //   service (its policy for the port), replaced by the Sidecar's connectionPool for the port
 //   (an ingress listener's, else `inboundConnectionPool`).
-// A sidecar whose interception mode is NONE gets inbound clusters only from Sidecar ingress.
+// A sidecar whose interception mode is NONE gets inbound clusters only from Sidecar ingress, and,
+// in Trellis local mode, for the ports its Pod maps to sidecar inbound ports
+// (`trellis.io/inbound-ports`). There the application may listen elsewhere than its declared port
+// (`trellis.io/app-ports`): the cluster forwards to that port.
 import type { ConnectionPoolSettings, IstioIngressListener, SidecarSpec } from '@trellis/api';
 import type { ClusterLoadAssignment } from '@trellis/envoy';
 import type { Endpoint, Service } from '@trellis/registry';
@@ -178,10 +181,13 @@ export function inboundClusters(ctx: ClusterContext): ClusterJson[] {
     }
     return out;
   }
-  if (ctx.proxy.interceptionMode === 'NONE') return [];
+  const w = ctx.proxy.workload;
+  const explicitOnly = ctx.proxy.interceptionMode === 'NONE';
+  if (explicitOnly && (!w || Object.keys(w.inboundPorts).length === 0)) return [];
   const byPort = new Map<number, Endpoint[]>();
   for (const e of instances) {
     if (e.targetPort <= 0) continue;
+    if (explicitOnly && w?.inboundPorts[String(e.targetPort)] === undefined) continue;
     const list = byPort.get(e.targetPort);
     if (list) list.push(e);
     else byPort.set(e.targetPort, [e]);
@@ -205,7 +211,7 @@ export function inboundClusters(ctx: ClusterContext): ClusterJson[] {
       inboundCluster(ctx, sidecar, {
         port,
         bind,
-        targetPort: port,
+        targetPort: w?.appPorts[String(port)] ?? port,
         protocol: svcPort?.protocol ?? 'UnsupportedProtocol',
         services,
         servicePort: first.servicePort,

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { TYPE_URL } from '@trellis/envoy';
 import { generateClusters } from '../src/cluster-builder.js';
 import { generateEndpoints } from '../src/endpoint-builder.js';
+import { generateListeners } from '../src/index.js';
 import {
   assertGolden,
   assertValidResources,
@@ -121,4 +122,40 @@ test('inbound: no inbound clusters for gateways or for interception mode NONE wi
   assert.ok(
     !router.some((c) => c.name === 'PassthroughCluster' || c.name === 'InboundPassthroughCluster'),
   );
+});
+
+test('inbound: explicit local mode (NONE): listeners on the inbound ports, clusters to the app ports', () => {
+  const objects = bookinfoObjects().filter(
+    (o) => !(o.kind === 'Pod' && o.metadata.name.startsWith('ratings-v1')),
+  );
+  const pod = podFor(deployment(objects, 'ratings-v1'), { ip: '127.0.0.1' });
+  const local = {
+    ...pod,
+    metadata: {
+      ...pod.metadata,
+      annotations: {
+        ...pod.metadata.annotations,
+        'trellis.io/inbound-ports': '{"9080": 15106}',
+        'trellis.io/app-ports': '{"9080": 41234}',
+      },
+    },
+  };
+  const snap = snapshotOf([...objects, local]);
+  const proxy = proxyForPod(snap, 'ratings-v1', { metadata: { INTERCEPTION_MODE: 'NONE' } });
+  const clusters = generateClusters(snap, proxy).filter(inbound);
+  assertValidResources(CDS, clusters);
+  assert.deepEqual(
+    clusters.map((c) => [
+      c.name,
+      c.loadAssignment?.endpoints?.[0]?.lbEndpoints?.[0]?.endpoint?.address?.socketAddress,
+    ]),
+    [['inbound|9080||', { address: '127.0.0.1', portValue: 41234 }]],
+  );
+  const listeners = generateListeners(snap, proxy);
+  const names = listeners.map((l) => l.name);
+  assert.ok(!names.includes('virtualInbound') && !names.includes('virtualOutbound'), String(names));
+  const bound = listeners.find((l) => l.address?.socketAddress?.portValue === 15106);
+  assert.ok(bound, `no listener on 15106 among ${String(names)}`);
+  assert.equal(bound.address?.socketAddress?.address, '127.0.0.1');
+  assert.match(JSON.stringify(bound.filterChains), /inbound\|9080\|\|/);
 });
