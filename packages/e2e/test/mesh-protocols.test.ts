@@ -15,8 +15,9 @@
 //   sidecar, whose inbound HTTP connection manager serves each gRPC call.
 // - WebSocket (`ws`): an Upgrade sent to the proxy port with the service as Host (routed per
 //   request, like a captured upgrade), or a CONNECT tunnel as proxy agents do.
-// - TCP: CONNECT to the `tcp-` port, then raw bytes (not routed yet: see the test.todo below;
-//   raw TCP is shown from the server sidecar's inbound listener on).
+// - TCP: CONNECT to the `tcp-` port (a CONNECT virtual host of `http_proxy`, routed by the
+//   VirtualService's `tcp` routes), then raw bytes; and a peer's raw connection to the server
+//   sidecar's inbound listener.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request, type IncomingHttpHeaders } from 'node:http';
@@ -316,14 +317,21 @@ describe('mesh protocols through sidecars and a gateway', { timeout: 120_000 }, 
     }
   });
 
-  // Gap: the `http_proxy` route configuration has virtual hosts for HTTP ports only, so a
-  // CONNECT to a `tcp-` service port falls to `allow_any` → PassthroughCluster, which cannot
-  // resolve `echo` (503 UF dns_resolution_failure). Closing it needs CONNECT routes
-  // (connect_matcher) built from the VirtualService's `tcp` routes for every TCP port in
-  // translate's route-config.ts; the proxy already routes and tunnels CONNECT (see gRPC above).
-  void test.todo(
-    "raw TCP: CONNECT through the client sidecar's explicit proxy port to a tcp- port (http_proxy has no TCP virtual hosts)",
-  );
+  test("raw TCP: CONNECT through the client sidecar's explicit proxy port follows the VirtualService tcp route", async () => {
+    // `http_proxy` has a CONNECT virtual host per TCP service port; the VirtualService's `tcp`
+    // route for the port sends it to v2, whose sidecar proxies it to the app's TCP echo.
+    for (const authority of [`echo:${PORTS.tcp}`, `echo.default.svc.cluster.local:${PORTS.tcp}`]) {
+      const { status, socket } = await connectTunnel(mesh.httpProxyPort, authority);
+      try {
+        assert.equal(status, 200, authority);
+        const read = readBytes(socket, 'v2:'.length + 'hello'.length);
+        socket.write('hello');
+        assert.equal(await read, 'v2:hello', authority);
+      } finally {
+        socket.destroy();
+      }
+    }
+  });
 
   test("raw TCP: a peer's connection to the server sidecar's inbound port is proxied to the app", async () => {
     // What a client sidecar's tcp_proxy dials for the `tcp-echo` port: the endpoint address, v2's

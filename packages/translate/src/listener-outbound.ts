@@ -277,6 +277,24 @@ function tcpChains(
   return out;
 }
 
+/**
+ * Trellis's explicit HTTP proxy: the TCP proxy a `CONNECT host:port` to a TCP service port takes,
+ * the one the port's outbound listener would use for a connection without a destination subnet.
+ */
+export function explicitTcpProxyFilter(
+  ctx: ProxyContext,
+  service: Service,
+  port: ServicePort,
+  vss: readonly ScopedVirtualService[],
+): Filter | undefined {
+  const matching = vss.filter((vs) =>
+    (vs.spec.hosts ?? []).some((h) => hostMatches(h, service.hostname)),
+  );
+  const chains = tcpChains(ctx, { bind: '', bindToPort: false, port, service }, matching);
+  const chain = chains.find((c) => (c.destinationCidrs ?? []).length === 0);
+  return chain?.networkFilters?.at(-1);
+}
+
 /** The HTTP chain of a port (Istio buildSidecarOutboundHTTPListenerOpts). */
 function httpChain(
   ctx: ProxyContext,

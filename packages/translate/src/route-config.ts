@@ -5,7 +5,8 @@
 // virtual hosts for VirtualService hosts outside the registry, sorted by name, and a last
 // catch-all host (`allow_any` → PassthroughCluster, or `block_all` → 502) by the outbound
 // traffic policy. `HOST:PORT` names (sniffed ports bound to a service address) carry only that
-// service's host with domain `*`; `http_proxy` merges every port (the explicit HTTP proxy).
+// service's host with domain `*`; `http_proxy` merges every port (the explicit HTTP proxy) and
+// adds CONNECT virtual hosts for TCP ports (route-connect.ts).
 import type { RouteConfiguration, VirtualHost } from '@trellis/envoy';
 import {
   hostMatches,
@@ -33,6 +34,7 @@ import {
 import type { ProxyContext } from './sidecar-scope-context.js';
 import { egressListenerForPort, type ScopedVirtualService } from './sidecar-scope.js';
 import { DomainSet, ipv6Compliant, serviceDomains } from './virtual-host.js';
+import { connectVirtualHosts } from './route-connect.js';
 import { parseProtocol } from '@trellis/registry';
 
 /** Largest direct response body Istio allows (1 MiB, the validation limit). */
@@ -259,6 +261,8 @@ export function sidecarOutboundVirtualHosts(ctx: ProxyContext, listenPort: numbe
       }
     }
   }
+  const used = new Set(merged.flatMap((v) => v.domains ?? []));
+  merged.push(...connectVirtualHosts(ctx, [...services.values()], egress.virtualServices, used));
   return merged;
 }
 

@@ -325,7 +325,9 @@ export const SUPPORTED_FIELDS: Readonly<Record<string, MessageRow>> = {
     headers: `${RT}HeaderMatcher`,
     query_parameters: `${RT}QueryParameterMatcher`,
     grpc: true,
+    connect_matcher: `${RT}RouteMatch.ConnectMatcher`,
   },
+  [`${RT}RouteMatch.ConnectMatcher`]: {},
   [`${RT}HeaderMatcher`]: {
     name: true,
     string_match: `${MATCH}StringMatcher`,
@@ -358,7 +360,13 @@ export const SUPPORTED_FIELDS: Readonly<Record<string, MessageRow>> = {
     upgrade_configs: `${RT}RouteAction.UpgradeConfig`,
     max_stream_duration: `${RT}RouteAction.MaxStreamDuration`,
   },
-  [`${RT}RouteAction.UpgradeConfig`]: { upgrade_type: true, enabled: true },
+  [`${RT}RouteAction.UpgradeConfig`]: {
+    upgrade_type: true,
+    enabled: true,
+    // CONNECT termination (the router terminates every CONNECT it routes); its options are not.
+    connect_config: `${RT}RouteAction.UpgradeConfig.ConnectConfig`,
+  },
+  [`${RT}RouteAction.UpgradeConfig.ConnectConfig`]: {},
   [`${RT}RouteAction.MaxStreamDuration`]: {
     max_stream_duration: true,
     grpc_timeout_header_max: true,
