@@ -2,7 +2,8 @@
 // Summarises a V8 .cpuprofile (from `node --cpu-prof`): self time by package and by function,
 // so a benchmark report can say where the control plane's CPU went.
 //
-//   node bench/control-plane/profile-summary.mjs FILE.cpuprofile [--top 25]
+//   node bench/control-plane/profile-summary.mjs FILE.cpuprofile [--top 25] [--last SECONDS]
+// (--last: only the final SECONDS of the profile, e.g. the changes after the initial sync)
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -24,11 +25,16 @@ function owner(url) {
  * @returns {{ busyMs: number, idleMs: number, byPackage: {name: string, ms: number, pct: number}[],
  *             byFunction: {name: string, ms: number, pct: number}[] }}
  */
-export function summarizeProfile(profile, top = 25) {
+export function summarizeProfile(profile, top = 25, lastSeconds = Infinity) {
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map();
   const { samples = [], timeDeltas = [] } = profile;
+  // Sample times (µs) from the start, to keep only the final `lastSeconds`.
+  let t = 0;
+  const times = timeDeltas.map((d) => (t += d));
+  const from = t - lastSeconds * 1e6;
   for (let i = 0; i < samples.length; i++) {
+    if ((times[i] ?? 0) < from) continue;
     // timeDeltas[i] is the time before sample i; attribute the following interval to it.
     const dt = (timeDeltas[i + 1] ?? 0) / 1000;
     self.set(samples[i], (self.get(samples[i]) ?? 0) + dt);
@@ -72,8 +78,8 @@ export function summarizeProfile(profile, top = 25) {
 }
 
 /** Reads and summarises a .cpuprofile file. */
-export async function summarizeProfileFile(path, top = 25) {
-  return summarizeProfile(JSON.parse(await readFile(path, 'utf8')), top);
+export async function summarizeProfileFile(path, top = 25, lastSeconds = Infinity) {
+  return summarizeProfile(JSON.parse(await readFile(path, 'utf8')), top, lastSeconds);
 }
 
 /** The summary as text lines. */
@@ -91,10 +97,11 @@ export function formatProfileSummary(s) {
 async function main() {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { top: { type: 'string', default: '25' } },
+    options: { top: { type: 'string', default: '25' }, last: { type: 'string' } },
   });
+  const last = values.last === undefined ? Infinity : Number(values.last);
   for (const p of positionals)
-    console.log(formatProfileSummary(await summarizeProfileFile(p, Number(values.top))));
+    console.log(formatProfileSummary(await summarizeProfileFile(p, Number(values.top), last)));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -68,6 +68,7 @@ function options() {
       namespaces: { type: 'string', default: '10' },
       proxies: { type: 'string' },
       changes: { type: 'string' },
+      'vs-changes': { type: 'string' },
       'full-pushes': { type: 'string' },
       warmup: { type: 'string', default: '1' },
       'debounce-quiet': { type: 'string', default: '100,10' },
@@ -90,7 +91,7 @@ function options() {
     console.log(
       'usage: node bench/control-plane/run.mjs [--quick] [--xds sotw|delta] [--services N]\n' +
         '  [--endpoints E] [--namespaces 10] [--proxies P] [--changes K] [--full-pushes F]\n' +
-        '  [--warmup 1] [--debounce-quiet 100,10] [--debounce-max 10000] [--streams-per-channel 1]\n' +
+        '  [--vs-changes K] [--warmup 1] [--debounce-quiet 100,10] [--debounce-max 10000] [--streams-per-channel 1]\n' +
         '  [--gap-ms 200] [--settle-ms 300] [--time-limit 600] [--change-timeout 300]\n' +
         '  [--state-dir DIR] [--cache DIR] [--fresh] [--cpu-prof] [--out FILE.json] [--keep]\n' +
         'Defaults: 1000 services × 10 endpoints, 500 proxies, 20 changes, 3 full pushes\n' +
@@ -108,6 +109,7 @@ function options() {
     namespaces: Number(values.namespaces),
     proxies: pick('proxies', 500),
     changes: pick('changes', 20),
+    vsChanges: values['vs-changes'] === undefined ? undefined : Number(values['vs-changes']),
     fullPushes: pick('full-pushes', 3),
     warmup: Number(values.warmup),
     quiets: values['debounce-quiet'].split(',').map(Number),
@@ -597,7 +599,7 @@ async function runConfiguration(opts, size, template, quietMs, deadline, results
       ['endpoint', opts.changes, 'Pod readiness flip', () => changer.endpoint(), 'EDS', ['EDS']],
       [
         'virtualService',
-        opts.changes,
+        opts.vsChanges ?? opts.changes,
         'VirtualService route weight',
         () => changer.virtualService(),
         'RDS',

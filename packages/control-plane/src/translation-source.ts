@@ -68,6 +68,17 @@ const coveringNames = new WeakMap<ReadonlyMap<string, EncodedAny>, WeakSet<reado
 
 const nameOf = (r: Named): string => r.name ?? r.clusterName ?? '';
 
+/** Digest of the JSON a resource was encoded from (to reuse the encoding when it recurs). */
+const jsonDigests = new WeakMap<EncodedAny, string>();
+
+function jsonDigest(r: Named): string | undefined {
+  try {
+    return createHash('sha256').update(JSON.stringify(r)).digest('base64');
+  } catch {
+    return undefined; // not JSON-serialisable (a BigInt, say): always encoded afresh
+  }
+}
+
 /** Types whose output is split into a shared outbound part and a per-proxy inbound part. */
 const SPLIT_TYPES: ReadonlySet<string> = new Set([TYPE_URL.Listener, TYPE_URL.Cluster]);
 
@@ -75,18 +86,6 @@ const SPLIT_TYPES: ReadonlySet<string> = new Set([TYPE_URL.Listener, TYPE_URL.Cl
 function hostOfCluster(name: string): string | undefined {
   const parts = name.split('|');
   return parts.length === 4 && parts[0] === 'outbound' ? parts[3] : undefined;
-}
-
-function sameEncoded(
-  a: ReadonlyMap<string, EncodedAny>,
-  b: ReadonlyMap<string, EncodedAny>,
-): boolean {
-  if (a.size !== b.size) return false;
-  for (const [n, r] of a) {
-    const o = b.get(n);
-    if (!o || o.typeUrl !== r.typeUrl || !Buffer.from(o.value).equals(r.value)) return false;
-  }
-  return true;
 }
 
 function digestOf(encoded: ReadonlyMap<string, EncodedAny>): string {
@@ -275,9 +274,30 @@ export class TranslationSource implements ResourceSource {
     }
   }
 
-  #encode(typeUrl: string, json: readonly Named[]): Map<string, EncodedAny> {
+  /**
+   * Encodes resources. With `previous` (the same part's last build), a resource whose JSON is
+   * unchanged keeps its previous encoding: encoding (with validation) costs far more than
+   * serialising to JSON, and rebuilding everything after a mesh-wide change mostly gives the
+   * same resources again.
+   */
+  #encode(
+    typeUrl: string,
+    json: readonly Named[],
+    previous?: ReadonlyMap<string, EncodedAny>,
+  ): Map<string, EncodedAny> {
     const encoded = new Map<string, EncodedAny>();
-    for (const r of json) encoded.set(nameOf(r), encodeResource(typeUrl, r));
+    for (const r of json) {
+      const name = nameOf(r);
+      const text = jsonDigest(r);
+      const old = previous?.get(name);
+      if (old && text !== undefined && jsonDigests.get(old) === text) {
+        encoded.set(name, old);
+        continue;
+      }
+      const any = encodeResource(typeUrl, r);
+      if (text !== undefined) jsonDigests.set(any, text);
+      encoded.set(name, any);
+    }
     this.stats.generated.set(typeUrl, (this.stats.generated.get(typeUrl) ?? 0) + json.length);
     return encoded;
   }
@@ -303,13 +323,45 @@ export class TranslationSource implements ResourceSource {
     this.stats.sharedBuilds++;
     const old = entry?.part;
     const json = this.#translate(snapshot, proxy, typeUrl, undefined, part);
-    const encoded = this.#encode(typeUrl, json);
-    const built: Part =
-      old && sameEncoded(old.encoded, encoded)
-        ? old
-        : { version: this.#newVersion(snapshot), json, encoded, proxy };
+    const encoded = this.#encode(typeUrl, json, old?.encoded);
+    const built = this.#rebuilt(snapshot, proxy, old, json, encoded);
     this.#shared.set(k, { part: built, current: snapshot.version });
     return built;
+  }
+
+  /**
+   * A rebuilt part: the old one when nothing changed; otherwise a new version that keeps the old
+   * encoded objects of unchanged resources (their delta versions are already hashed) and, when
+   * no name went away, says it is an increment of the old one in the changed names.
+   */
+  #rebuilt(
+    snapshot: Snapshot,
+    proxy: Proxy,
+    old: Part | undefined,
+    json: readonly Named[],
+    encoded: Map<string, EncodedAny>,
+  ): Part {
+    if (!old) return { version: this.#newVersion(snapshot), json, encoded, proxy };
+    const changed = new Set<string>();
+    let added = false;
+    for (const [n, r] of encoded) {
+      const o = old.encoded.get(n);
+      if (o && (o === r || (o.typeUrl === r.typeUrl && Buffer.from(o.value).equals(r.value))))
+        encoded.set(n, o);
+      else {
+        changed.add(n);
+        if (!o) added = true;
+      }
+    }
+    let removed = false;
+    for (const n of old.encoded.keys()) if (!encoded.has(n)) removed = true;
+    if (!removed && changed.size === 0) return old;
+    const version = this.#newVersion(snapshot);
+    if (removed) return { version, json, encoded, proxy };
+    // Same names as the part it increments: what covered that covers this.
+    const known = coveringNames.get(old.encoded);
+    if (known && !added) coveringNames.set(encoded, known);
+    return { version, json, encoded, proxy, incremental: { from: old.version, changed } };
   }
 
   /** Rebuilds the load assignments of the changed services only. */
@@ -320,7 +372,7 @@ export class TranslationSource implements ResourceSource {
     });
     if (names.length === 0) return old;
     const json = this.#translate(snapshot, old.proxy, TYPE_URL.ClusterLoadAssignment, names, 'all');
-    const fresh = this.#encode(TYPE_URL.ClusterLoadAssignment, json);
+    const fresh = this.#encode(TYPE_URL.ClusterLoadAssignment, json, old.encoded);
     const changed = new Set<string>();
     for (const [n, r] of fresh) {
       const o = old.encoded.get(n);
@@ -394,7 +446,7 @@ export class TranslationSource implements ResourceSource {
         namesMatter ? names : undefined,
         'all',
       );
-      const encoded = this.#encode(typeUrl, json);
+      const encoded = this.#encode(typeUrl, json, cached?.set.resources);
       entry = {
         at: snapshot.version,
         set: { version: `${snapshot.version}.${digestOf(encoded)}`, resources: encoded },
@@ -415,14 +467,19 @@ export class TranslationSource implements ResourceSource {
     } else {
       const shared = this.#sharedPart(snapshot, proxy, typeUrl, key, 'outbound');
       const ownJson = this.#translate(snapshot, proxy, typeUrl, undefined, 'inbound');
-      const own = this.#encode(typeUrl, ownJson);
+      const own = this.#encode(typeUrl, ownJson, cached?.set.groups?.[1]);
       const groups = [shared.encoded, own];
+      const digest = digestOf(own);
+      // The proxy's own part unchanged: an increment of the shared part is one of the whole.
+      const inc = shared.incremental;
+      const from = inc && cached?.set.version === `${inc.from}.${digest}` ? cached.set.version : '';
       entry = {
         at: snapshot.version,
         set: {
-          version: `${shared.version}.${digestOf(own)}`,
+          version: `${shared.version}.${digest}`,
           resources: new UnionMap(groups),
           groups,
+          ...(inc && from !== '' ? { incremental: { from, changed: inc.changed } } : {}),
         },
         json: [shared.json, ownJson],
       };

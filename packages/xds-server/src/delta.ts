@@ -1,6 +1,8 @@
 // Incremental (delta) ADS: the server tracks which version of each resource the proxy
 // has, and sends only what changed plus the names that went away. A NACK undoes the
 // versions the rejected response would have given the proxy, so they are sent again.
+// A proxy in sync with a set the source shares among proxies is tracked by that set alone
+// (no per-resource map), and an increment of that set is compared in its changed names only.
 import { createHash } from 'node:crypto';
 import {
   isWildcardType,
@@ -11,6 +13,7 @@ import {
 } from '@trellis/envoy';
 import { Connection, StreamError, TypeState, type ConnectionContext } from './connection.js';
 import type { ProxyInfo } from './proxy-info.js';
+import type { ResourceSet } from './resource-source.js';
 
 const INVALID_ARGUMENT = 3;
 
@@ -26,26 +29,87 @@ export function resourceVersion(any: EncodedAny): string {
   return v;
 }
 
-interface Change {
-  readonly before: string | undefined;
-  readonly after: string | undefined;
+/** A resource's version in a set: the source's, or a hash of its bytes. */
+function versionIn(set: ResourceSet, name: string): string | undefined {
+  const any = set.resources.get(name);
+  if (any === undefined) return undefined;
+  return set.versions?.get(name) ?? resourceVersion(any);
 }
 
+/**
+ * A response not yet ACKed or NACKed: what it changed, as parallel arrays (a full push to
+ * hundreds of proxies holds one per proxy until the ACKs arrive), so a NACK can undo it.
+ */
 interface PendingResponse {
   readonly seq: number;
   readonly version: string;
-  readonly changes: ReadonlyMap<string, Change>;
+  readonly names: readonly string[];
+  readonly before: readonly (string | undefined)[];
+  readonly after: readonly (string | undefined)[];
 }
 
-/** Per-type state of a delta stream. */
+/**
+ * Per-type state of a delta stream. What the proxy holds is kept in one of two forms:
+ * - `held`: exactly the resources of this set that the subscription wants (the names or the
+ *   wildcard, unchanged since), each at its version in the set. The set is the source's, shared
+ *   with every proxy sent the same one, so a synced proxy costs no per-resource memory;
+ * - otherwise `versions`: name → version, after a NACK, a subscription change or a reconnect
+ *   with `initial_resource_versions`, until the next full comparison brings it back to `held`.
+ */
 export class DeltaTypeState extends TypeState {
-  /** What the proxy has: name → version (as far as the server knows). */
-  readonly clientVersions = new Map<string, string>();
+  held: ResourceSet | undefined;
+  /** What the proxy has when `held` is undefined: name → version. */
+  readonly versions = new Map<string, string>();
   /** Subscribed names already reported as absent (sent in removed_resources). */
   readonly absentNotified = new Set<string>();
   /** Responses not yet ACKed or NACKed, by nonce. */
   readonly pending = new Map<string, PendingResponse>();
   seq = 0;
+  #sorted: readonly string[] | undefined;
+
+  /** The subscribed names, sorted (kept until the subscription changes: EDS has thousands). */
+  sortedNames(): readonly string[] {
+    return (this.#sorted ??= [...this.names].sort());
+  }
+  namesChanged(): void {
+    this.#sorted = undefined;
+  }
+
+  wants(name: string): boolean {
+    return this.wildcard || this.names.has(name);
+  }
+
+  /** The version of a resource the proxy holds, if any. */
+  holding(name: string): string | undefined {
+    const h = this.held;
+    if (h === undefined) return this.versions.get(name);
+    return this.wants(name) ? versionIn(h, name) : undefined;
+  }
+
+  /** Every held resource (name → version), without changing the form it is kept in. */
+  *holdings(): Generator<[string, string]> {
+    const h = this.held;
+    if (h === undefined) {
+      yield* this.versions;
+      return;
+    }
+    for (const name of h.resources.keys())
+      if (this.wants(name)) yield [name, versionIn(h, name) as string];
+  }
+
+  /** Switches to the per-resource form (before the subscription or a held version changes). */
+  materialize(): void {
+    if (this.held === undefined) return;
+    this.versions.clear();
+    for (const [n, v] of this.holdings()) this.versions.set(n, v);
+    this.held = undefined;
+  }
+
+  /** The proxy now holds exactly `set` as the subscription wants it. */
+  holdSet(set: ResourceSet): void {
+    this.held = set;
+    this.versions.clear();
+  }
 }
 
 /** An incremental ADS stream. */
@@ -65,7 +129,8 @@ export class DeltaConnection extends Connection<DeltaTypeState> {
 
   /** The versions the server believes the proxy holds for a type (for tests and debugging). */
   clientVersions(typeUrl: string): ReadonlyMap<string, string> {
-    return this.types.get(typeUrl)?.clientVersions ?? new Map();
+    const st = this.types.get(typeUrl);
+    return st ? new Map(st.holdings()) : new Map();
   }
 
   /** Handles one request from the proxy (already serialised by the caller). */
@@ -88,8 +153,11 @@ export class DeltaConnection extends Connection<DeltaTypeState> {
       if (subscribe.length === 0 && isWildcardType(typeUrl)) st.wildcard = true;
       // Reconnect: the proxy says what it already has, so only differences are sent.
       for (const [name, version] of Object.entries(req.initialResourceVersions ?? {}))
-        st.clientVersions.set(name, version);
+        st.versions.set(name, version);
     }
+    // What the proxy holds is read through the subscription: switch to the per-resource form
+    // before the subscription changes.
+    if (subscribe.length > 0 || unsubscribe.length > 0) st.materialize();
     let added = false;
     for (const name of subscribe) {
       if (name === '*') {
@@ -103,14 +171,14 @@ export class DeltaConnection extends Connection<DeltaTypeState> {
     for (const name of unsubscribe) {
       if (name === '*') {
         st.wildcard = false;
-        for (const n of [...st.clientVersions.keys()])
-          if (!st.names.has(n)) st.clientVersions.delete(n);
+        for (const n of [...st.versions.keys()]) if (!st.names.has(n)) st.versions.delete(n);
       } else {
         st.names.delete(name);
         st.absentNotified.delete(name);
-        if (!st.wildcard) st.clientVersions.delete(name);
+        if (!st.wildcard) st.versions.delete(name);
       }
     }
+    if (subscribe.length > 0 || unsubscribe.length > 0) st.namesChanged();
     if (first || added) await this.respond(st, first, now);
   }
 
@@ -128,10 +196,13 @@ export class DeltaConnection extends Connection<DeltaTypeState> {
     // Responses are processed in order: this one settles every earlier one too.
     for (const [n, q] of st.pending) if (q.seq <= p.seq) st.pending.delete(n);
     if (req.errorDetail) {
-      for (const [name, c] of p.changes) {
-        if (st.clientVersions.get(name) !== c.after) continue; // changed again since
-        if (c.before === undefined) st.clientVersions.delete(name);
-        else st.clientVersions.set(name, c.before);
+      st.materialize();
+      for (let i = 0; i < p.names.length; i++) {
+        const name = p.names[i] as string;
+        if (st.versions.get(name) !== p.after[i]) continue; // changed again since
+        const before = p.before[i];
+        if (before === undefined) st.versions.delete(name);
+        else st.versions.set(name, before);
       }
       this.recordNack(st, {
         version: p.version,
@@ -145,62 +216,40 @@ export class DeltaConnection extends Connection<DeltaTypeState> {
   }
 
   protected async respond(st: DeltaTypeState, force: boolean, requestedAt: number): Promise<void> {
-    const names = st.wildcard ? undefined : [...st.names].sort();
-    if (names && names.length === 0 && !force && st.clientVersions.size === 0) return;
-    const set =
+    const names = st.wildcard ? undefined : st.sortedNames();
+    if (names && names.length === 0 && !force && (st.held !== undefined || st.versions.size === 0))
+      return;
+    const set: ResourceSet | undefined =
       names && names.length === 0
-        ? {
-            version: st.lastSent?.version ?? '',
-            resources: new Map<string, EncodedAny>(),
-            versions: undefined,
-          }
+        ? { version: st.lastSent?.version ?? '', resources: new Map<string, EncodedAny>() }
         : await this.fetch(st.typeUrl, names);
     if (!set || this.closed) return;
-    const wanted = (name: string): boolean => st.wildcard || st.names.has(name);
-    const resources: Resource[] = [];
-    const removed = new Set<string>();
-    const changes = new Map<string, Change>();
-    for (const name of [...set.resources.keys()].sort()) {
-      if (!wanted(name)) continue;
-      const any = set.resources.get(name) as EncodedAny;
-      const version = set.versions?.get(name) ?? resourceVersion(any);
-      const before = st.clientVersions.get(name);
-      if (before === version) continue;
-      resources.push({ name, version, resource: any });
-      changes.set(name, { before, after: version });
-    }
-    for (const [name, before] of st.clientVersions) {
-      if (!set.resources.has(name) || !wanted(name)) {
-        removed.add(name);
-        changes.set(name, { before, after: undefined });
-      }
-    }
-    for (const name of st.names) {
-      if (
-        !set.resources.has(name) &&
-        !st.clientVersions.has(name) &&
-        !st.absentNotified.has(name)
-      ) {
-        removed.add(name); // tells the proxy a subscribed resource does not exist
-        st.absentNotified.add(name);
-      }
-    }
-    if (!force && resources.length === 0 && removed.size === 0) return;
-    for (const [name, c] of changes) {
-      if (c.after === undefined) {
-        st.clientVersions.delete(name);
-        if (st.names.has(name)) st.absentNotified.add(name);
-      } else {
-        st.clientVersions.set(name, c.after);
-        st.absentNotified.delete(name);
-      }
-    }
+    const held = st.held;
+    // The proxy was given this very set: nothing to compare.
+    if (!force && held && held.version === set.version && held.resources === set.resources) return;
+    const inc = set.incremental;
+    const diff =
+      (!force && held && inc && held.version === inc.from
+        ? stepDiff(st, held, set, inc.changed)
+        : undefined) ?? fullDiff(st, set);
+    // Either way the proxy now holds (or is being sent) exactly the set as subscribed.
+    for (const name of diff.removed) if (st.names.has(name)) st.absentNotified.add(name);
+    for (const r of diff.resources) st.absentNotified.delete(r.name ?? '');
+    for (const name of diff.absent) st.absentNotified.add(name);
+    st.holdSet(set);
+    const removedResources = [...diff.removed, ...diff.absent].sort();
+    if (!force && diff.resources.length === 0 && removedResources.length === 0) return;
     const nonce = this.ctx.nextNonce();
-    st.pending.set(nonce, { seq: ++st.seq, version: set.version, changes });
-    const removedResources = [...removed].sort();
+    st.pending.set(nonce, {
+      seq: ++st.seq,
+      version: set.version,
+      names: diff.names,
+      before: diff.before,
+      after: diff.after,
+    });
     await this.send({
       systemVersionInfo: set.version,
-      resources,
+      resources: diff.resources,
       typeUrl: st.typeUrl,
       removedResources,
       nonce,
@@ -212,10 +261,95 @@ export class DeltaConnection extends Connection<DeltaTypeState> {
         version: set.version,
         nonce,
         time: this.ctx.clock.now(),
-        resources: resources.length,
+        resources: diff.resources.length,
         removed: removedResources.length,
       },
       requestedAt,
     );
   }
+}
+
+/** What a response changes for one proxy. */
+interface Diff {
+  /** Resources to send, sorted by name. */
+  readonly resources: Resource[];
+  /** Names the proxy holds and must drop. */
+  readonly removed: string[];
+  /** Subscribed names that do not exist, not yet reported. */
+  readonly absent: string[];
+  /** Every name changed, with the versions before and after (undefined: not held). */
+  readonly names: string[];
+  readonly before: (string | undefined)[];
+  readonly after: (string | undefined)[];
+}
+
+function emptyDiff(): Diff {
+  return { resources: [], removed: [], absent: [], names: [], before: [], after: [] };
+}
+
+function change(
+  d: Diff,
+  name: string,
+  before: string | undefined,
+  after: string | undefined,
+): void {
+  d.names.push(name);
+  d.before.push(before);
+  d.after.push(after);
+}
+
+const byName = (a: Resource, b: Resource): number => {
+  const x = a.name ?? '';
+  const y = b.name ?? '';
+  return x < y ? -1 : x > y ? 1 : 0;
+};
+
+/**
+ * The proxy holds `held` and `set` is an increment of it: only the changed names are compared.
+ * Undefined when a changed name is missing from the set (not an increment after all).
+ */
+function stepDiff(
+  st: DeltaTypeState,
+  held: ResourceSet,
+  set: ResourceSet,
+  changed: ReadonlySet<string>,
+): Diff | undefined {
+  const d = emptyDiff();
+  for (const name of changed) {
+    if (!st.wants(name)) continue;
+    const any = set.resources.get(name);
+    if (any === undefined) return undefined;
+    const version = set.versions?.get(name) ?? resourceVersion(any);
+    const before = versionIn(held, name);
+    if (before === version) continue;
+    d.resources.push({ name, version, resource: any });
+    change(d, name, before, version);
+  }
+  d.resources.sort(byName);
+  return d;
+}
+
+/** Compares everything the proxy holds with the set. */
+function fullDiff(st: DeltaTypeState, set: ResourceSet): Diff {
+  const d = emptyDiff();
+  for (const [name, any] of set.resources) {
+    if (!st.wants(name)) continue;
+    const version = set.versions?.get(name) ?? resourceVersion(any);
+    const before = st.holding(name);
+    if (before === version) continue;
+    d.resources.push({ name, version, resource: any });
+    change(d, name, before, version);
+  }
+  d.resources.sort(byName);
+  for (const [name, before] of st.holdings()) {
+    if (!set.resources.has(name) || !st.wants(name)) {
+      d.removed.push(name);
+      change(d, name, before, undefined);
+    }
+  }
+  for (const name of st.names) {
+    if (!set.resources.has(name) && st.holding(name) === undefined && !st.absentNotified.has(name))
+      d.absent.push(name); // tells the proxy a subscribed resource does not exist
+  }
+  return d;
 }

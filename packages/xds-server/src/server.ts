@@ -18,6 +18,7 @@ import {
   type XdsServerHooks,
 } from './connection.js';
 import { DeltaConnection } from './delta.js';
+import { encodeDeltaResponse } from './delta-wire.js';
 import { parseProxyInfo, type ProxyInfo } from './proxy-info.js';
 import { PushQueue, Semaphore } from './push-queue.js';
 import type { PushRequest, ResourceSource } from './resource-source.js';
@@ -69,6 +70,15 @@ function channelOptions(o: XdsServerOptions): grpc.ServerOptions {
   };
 }
 
+/** The ADS service as served: delta responses take the direct encoder (see delta-wire.ts). */
+const servedDefinition = {
+  ...adsServiceDefinition,
+  DeltaAggregatedResources: {
+    ...adsServiceDefinition.DeltaAggregatedResources,
+    responseSerialize: encodeDeltaResponse,
+  },
+};
+
 type Call<Req, Res> = grpc.ServerDuplexStream<Req, Res>;
 
 /**
@@ -106,7 +116,7 @@ export class XdsServer {
 
   /** Registers the ADS service on an existing grpc-js server. */
   addTo(server: grpc.Server): void {
-    server.addService(adsServiceDefinition, {
+    server.addService(servedDefinition, {
       StreamAggregatedResources: (call: Call<DiscoveryRequest, DiscoveryResponse>) =>
         this.serveSotw(call),
       DeltaAggregatedResources: (call: Call<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>

@@ -233,7 +233,9 @@ function responseBody(
       const r = set.resources.get(n);
       if (r) resources.push(r);
     }
-    return { resources, count: resources.length };
+    // Everything changed: the full response is the same and its shared bytes are encoded once.
+    const all = resources.length === set.resources.size && set.groups !== undefined;
+    if (!all) return { resources, count: resources.length };
   }
   if (set.groups && (!names || coversAll(set, names))) {
     return {
