@@ -4,6 +4,7 @@
 // Layers (a package may import only the packages listed for it):
 //   core, api <- config, registry <- translate <- xds-server <- control-plane
 //   proxy depends on core and envoy (the xDS types) only.
+//   samples (the stand-alone sample apps in samples/) import node built-ins only.
 // Source files never import @trellis/testing; tests may. A relative import never leaves
 // its package. Cycles are reported between packages and between files of one package.
 //
@@ -52,7 +53,14 @@ export const ALLOWED = {
   ],
   testing: null, // anything below it
   e2e: null, // end-to-end tests: anything
+  samples: [], // stand-alone apps, as real services would be: node built-ins only
 };
+
+/** Packages that may import node built-ins (`node:...`) only: no npm package, no @trellis. */
+const BUILTINS_ONLY = new Set(['samples']);
+
+/** Directories checked outside packages/ (name -> path relative to the root). */
+const EXTRA_PACKAGES = { samples: 'samples' };
 
 const IMPORT_RE =
   /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'"`;]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
@@ -114,14 +122,23 @@ export function findCycles(graph) {
 export function checkImports(root) {
   const problems = [];
   const pkgsDir = join(root, 'packages');
-  const pkgs = readdirSync(pkgsDir).filter((n) => existsSync(join(pkgsDir, n, 'package.json')));
+  const pkgDirs = new Map(
+    readdirSync(pkgsDir)
+      .filter((n) => existsSync(join(pkgsDir, n, 'package.json')))
+      .map((n) => [n, join(pkgsDir, n)]),
+  );
+  for (const [name, dir] of Object.entries(EXTRA_PACKAGES)) {
+    if (existsSync(join(root, dir, 'package.json'))) pkgDirs.set(name, join(root, dir));
+  }
+  const pkgs = [...pkgDirs.keys()];
   const pkgGraph = new Map();
   for (const pkg of pkgs) {
-    const pkgDir = join(pkgsDir, pkg);
+    const pkgDir = pkgDirs.get(pkg);
+    const pkgRel = relative(root, pkgDir);
     const manifest = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
     const declared = new Set(Object.keys(manifest.dependencies ?? {}));
     if (!(pkg in ALLOWED))
-      problems.push(`packages/${pkg}: not in the layer table of scripts/check-imports.mjs`);
+      problems.push(`${pkgRel}: not in the layer table of scripts/check-imports.mjs`);
     const allowed = ALLOWED[pkg] === null ? pkgs.filter((p) => p !== pkg) : (ALLOWED[pkg] ?? []);
     pkgGraph.set(pkg, new Set());
     const fileGraph = new Map();
@@ -145,6 +162,8 @@ export function checkImports(root) {
             problems.push(`${rel}: source imports test file '${spec}'`);
           }
           fileGraph.get(file).add(target);
+        } else if (BUILTINS_ONLY.has(pkg) && !spec.startsWith('node:')) {
+          problems.push(`${rel}: ${pkg} imports node built-ins only ('node:...'), not '${spec}'`);
         } else if (spec.startsWith('@trellis/')) {
           const dep = spec.slice('@trellis/'.length).split('/')[0];
           if (dep === pkg) {
@@ -164,7 +183,7 @@ export function checkImports(root) {
             );
           } else if (!declared.has(`@trellis/${dep}`)) {
             problems.push(
-              `${rel}: imports @trellis/${dep}, which packages/${pkg}/package.json does not declare`,
+              `${rel}: imports @trellis/${dep}, which ${pkgRel}/package.json does not declare`,
             );
           }
           pkgGraph.get(pkg).add(dep);

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Runs every compiled test file (packages/*/dist/test/**/*.test.js) with node's test runner.
+// Runs every compiled test file (packages/*/dist/test/**/*.test.js and samples/dist/test) with
+// node's test runner.
 // Usage: node scripts/run-tests.mjs [FILTER...]  (FILTER: substrings of the test file path)
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ const walk = (dir) => {
 };
 for (const pkg of readdirSync(join(root, 'packages')).sort())
   walk(join(root, 'packages', pkg, 'dist', 'test'));
+walk(join(root, 'samples', 'dist', 'test'));
 const chosen = filters.length ? files.filter((f) => filters.some((s) => f.includes(s))) : files;
 if (chosen.length === 0) {
   console.error('run-tests: no test files found (did the build run?)');

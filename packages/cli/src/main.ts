@@ -13,10 +13,16 @@ import { controlPlaneCommand } from './commands/control-plane.js';
 import { proxyCommand } from './commands/proxy.js';
 import { proxyConfigCommand } from './commands/proxy-config.js';
 import { proxyStatusCommand } from './commands/proxy-status.js';
+import { upCommand } from './commands/up.js';
+import { downCommand } from './commands/down.js';
+import { statusCommand } from './commands/status.js';
+import { logsCommand } from './commands/logs.js';
+import { demoCommand } from './commands/demo.js';
 
 export const VERSION = '0.1.0';
 
 const COMMANDS: readonly Command[] = [
+  demoCommand,
   validateCommand,
   applyCommand,
   getCommand,
@@ -26,6 +32,10 @@ const COMMANDS: readonly Command[] = [
   proxyCommand,
   proxyStatusCommand,
   proxyConfigCommand,
+  upCommand,
+  downCommand,
+  statusCommand,
+  logsCommand,
 ];
 
 const GLOBAL_FLAGS: readonly FlagSpec[] = [

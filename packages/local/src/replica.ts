@@ -1,0 +1,546 @@
+// One local pod: a replica of a Deployment (its app containers, plus a sidecar started first when
+// injected) or a gateway (the proxy alone, `trellis proxy router`). It owns the pod's Pod object
+// in the store (labels, annotations and status as the contract in docs/local-runtime.md says),
+// allocates the pod's ports, starts the sidecar and waits for its /healthz/ready before starting
+// the apps, and stops apps first, then the sidecar, then deletes the Pod.
+import { join } from 'node:path';
+import type { Container, KubeObject, PodTemplateSpec } from '@trellis/api';
+import { errorMessage, type TimerApi } from '@trellis/core';
+import { NotFoundError } from '@trellis/core';
+import type { ConfigStore } from '@trellis/config';
+import { appEnv, expand } from './app-env.js';
+import type { BackoffOptions } from './backoff.js';
+import type { CaptureMode, SidecarPorts } from './capture.js';
+import { ContainerRunner } from './container-runner.js';
+import { resolveExecutable } from './executable.js';
+import type { PortAllocator } from './ports.js';
+import type { ProcessTable } from './process-table.js';
+import { readinessSpec, type ProbeCheck, type ReadinessSpec } from './readiness.js';
+import { podLogPath, type RuntimePaths } from './runtime-files.js';
+
+export const SIDECAR_CONTAINER = 'istio-proxy';
+export const NODE_NAME = 'local';
+
+export interface ReplicaDeps {
+  readonly store: ConfigStore;
+  readonly table: ProcessTable;
+  readonly ports: PortAllocator;
+  readonly paths: RuntimePaths;
+  readonly timers: TimerApi;
+  readonly now: () => number;
+  readonly capture: CaptureMode;
+  /** `packages/cli/bin/trellis.js`: proxies run as `node <trellisBin> proxy ...`. */
+  readonly trellisBin: string;
+  readonly xdsAddress: () => string;
+  /** PATH entries put first for apps (`<trellis root>/node_modules/.bin`). */
+  readonly binDirs: readonly string[];
+  readonly baseEnv: Readonly<Record<string, string | undefined>>;
+  /** Working directory of apps without `workingDir` (the state directory's parent). */
+  readonly cwd: string;
+  readonly backoff?: BackoffOptions;
+  readonly check?: ProbeCheck;
+  /** Cap of terminationGracePeriodSeconds, in ms. */
+  readonly maxGraceMs: number;
+  /** The proxies' drain period on SIGTERM. */
+  readonly proxyDrainMs: number;
+  readonly log: (
+    level: 'info' | 'warn' | 'error',
+    msg: string,
+    f?: Record<string, unknown>,
+  ) => void;
+  /** Readiness or state changed (the controller reconciles). */
+  readonly onChange: (r: Replica) => void;
+}
+
+/** A Deployment replica. */
+export interface WorkloadPod {
+  readonly kind: 'workload';
+  readonly deployment: string;
+  readonly hash: string;
+  readonly template: PodTemplateSpec;
+  readonly injected: boolean;
+}
+
+/** A gateway: the proxy is the pod's only container. */
+export interface GatewayPod {
+  readonly kind: 'gateway';
+  readonly labels: Readonly<Record<string, string>>;
+  readonly serviceAccount: string;
+  /** Named listen ports the gateway's Service targets (shown by status). */
+  readonly ports: Readonly<Record<string, number>>;
+}
+
+export interface ReplicaStatusView {
+  readonly namespace: string;
+  readonly name: string;
+  readonly kind: 'workload' | 'gateway';
+  readonly deployment?: string;
+  readonly injected: boolean;
+  readonly ready: string;
+  readonly status: string;
+  readonly restarts: number;
+  readonly ports: Readonly<Record<string, number>>;
+  readonly containers: readonly Record<string, unknown>[];
+  readonly pids: Readonly<Record<string, number>>;
+}
+
+export class Replica {
+  readonly name: string;
+  readonly namespace: string;
+  readonly pod: WorkloadPod | GatewayPod;
+  readonly #d: ReplicaDeps;
+  readonly #apps: ContainerRunner[] = [];
+  #proxy: ContainerRunner | undefined;
+  /** containerPort -> app port */
+  readonly #appPorts = new Map<number, number>();
+  #sidecarPorts: SidecarPorts | undefined;
+  #phase: 'Pending' | 'Running' | 'Terminating' | 'Stopped' = 'Pending';
+  #startTime: string | undefined;
+  #appsStarted = false;
+  #writes: Promise<void> = Promise.resolve();
+  #dirty = false;
+  #deleted = false;
+  #error: string | undefined;
+  #appsStopped: Promise<void> | undefined;
+  #stopped: Promise<void> | undefined;
+  readonly #labels: Record<string, string>;
+  readonly #annotations: Record<string, string> = {};
+
+  constructor(name: string, namespace: string, pod: WorkloadPod | GatewayPod, deps: ReplicaDeps) {
+    this.name = name;
+    this.namespace = namespace;
+    this.pod = pod;
+    this.#d = deps;
+    this.#labels =
+      pod.kind === 'workload'
+        ? { ...(pod.template.metadata?.labels ?? {}), 'pod-template-hash': pod.hash }
+        : { ...pod.labels };
+    if (pod.kind === 'workload' && pod.injected)
+      // TODO(mtls): `istio` once the proxy speaks mTLS; today auto-mTLS would make clients send TLS.
+      this.#labels['security.istio.io/tlsMode'] = 'disabled';
+  }
+
+  get injected(): boolean {
+    return this.pod.kind === 'workload' && this.pod.injected;
+  }
+
+  get hash(): string | undefined {
+    return this.pod.kind === 'workload' ? this.pod.hash : undefined;
+  }
+
+  get terminating(): boolean {
+    return this.#phase === 'Terminating' || this.#phase === 'Stopped';
+  }
+
+  /** Ready as Kubernetes means it: every container ready. */
+  get ready(): boolean {
+    if (this.terminating) return false;
+    const all = [...this.#apps, ...(this.#proxy ? [this.#proxy] : [])];
+    return this.#appsStarted && all.length > 0 && all.every((c) => c.ready);
+  }
+
+  get serviceAccount(): string {
+    if (this.pod.kind === 'gateway') return this.pod.serviceAccount;
+    return (
+      this.pod.template.spec?.serviceAccountName ??
+      this.pod.template.spec?.serviceAccount ??
+      'default'
+    );
+  }
+
+  /** Allocates ports, writes the Pod, starts the sidecar (then the apps once it is ready). */
+  async start(): Promise<void> {
+    try {
+      await this.#allocatePorts();
+      this.#buildRunners();
+    } catch (e) {
+      this.#error = errorMessage(e);
+      this.#d.log('error', 'cannot start pod', {
+        pod: `${this.namespace}/${this.name}`,
+        error: this.#error,
+      });
+    }
+    await this.#write();
+    if (this.#error !== undefined) return;
+    this.#startTime = new Date(this.#d.now()).toISOString();
+    this.#phase = 'Running';
+    if (this.#proxy) this.#proxy.start();
+    else this.#startApps();
+    this.#changed();
+  }
+
+  async #allocatePorts(): Promise<void> {
+    const { ports } = this.#d;
+    if (this.pod.kind === 'gateway') {
+      this.#sidecarPorts = {
+        admin: await ports.allocate(),
+        status: await ports.allocate(),
+        httpProxy: 0,
+        inbound: new Map(),
+      };
+      return;
+    }
+    const spec = this.pod.template.spec;
+    for (const c of spec?.containers ?? [])
+      for (const p of c.ports ?? [])
+        if (!this.#appPorts.has(p.containerPort))
+          this.#appPorts.set(p.containerPort, await ports.allocate());
+    if (this.pod.injected) {
+      const inbound = new Map<number, number>();
+      for (const cp of this.#appPorts.keys()) inbound.set(cp, await ports.allocate());
+      this.#sidecarPorts = {
+        admin: await ports.allocate(),
+        status: await ports.allocate(),
+        httpProxy: await ports.allocate(),
+        inbound,
+      };
+    }
+    Object.assign(
+      this.#annotations,
+      this.pod.template.metadata?.annotations ?? {},
+      this.#d.capture.podAnnotations(this.pod.injected, this.#appPorts, this.#sidecarPorts),
+      this.pod.injected
+        ? { 'sidecar.istio.io/status': JSON.stringify({ containers: [SIDECAR_CONTAINER] }) }
+        : {},
+    );
+  }
+
+  #allPorts(): number[] {
+    const s = this.#sidecarPorts;
+    return [
+      ...this.#appPorts.values(),
+      ...(s ? [s.admin, s.status, s.httpProxy, ...s.inbound.values()].filter((p) => p > 0) : []),
+    ];
+  }
+
+  #buildRunners(): void {
+    const d = this.#d;
+    const podKey = `${this.namespace}/${this.name}`;
+    const deps = {
+      table: d.table,
+      timers: d.timers,
+      ...(d.backoff ? { backoff: d.backoff } : {}),
+      ...(d.check ? { check: d.check } : {}),
+      now: d.now,
+      onChange: () => this.#changed(),
+    };
+    const s = this.#sidecarPorts;
+    if (s) {
+      const gateway = this.pod.kind === 'gateway';
+      const labels = Object.entries(this.#labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
+      const logFile = podLogPath(d.paths, this.namespace, this.name, 'proxy');
+      const args = [
+        d.trellisBin,
+        'proxy',
+        gateway ? 'router' : 'sidecar',
+        '--pod',
+        `${this.name}.${this.namespace}`,
+        '--ip',
+        '127.0.0.1',
+        '--xds-address',
+        d.xdsAddress(),
+        ...labels,
+        '--service-account',
+        this.serviceAccount,
+        '--admin-port',
+        String(s.admin),
+        '--status-port',
+        String(s.status),
+        ...(gateway ? [] : ['--http-proxy-port', String(s.httpProxy)]),
+        '--access-log',
+        logFile,
+        '--drain-time',
+        String(d.proxyDrainMs),
+      ];
+      const proxyReadiness: ReadinessSpec = {
+        target: { kind: 'http', port: s.status, path: '/healthz/ready', headers: {} },
+        timing: {
+          initialDelayMs: 0,
+          periodMs: 2_000,
+          timeoutMs: 1_000,
+          successThreshold: 1,
+          failureThreshold: 3,
+        },
+        explicit: true,
+        pendingPeriodMs: 100,
+      };
+      this.#proxy = new ContainerRunner(
+        {
+          name: SIDECAR_CONTAINER,
+          role: gateway ? 'gateway' : 'proxy',
+          pod: podKey,
+          image: 'trellis/proxy',
+          command: () => ({ file: process.execPath, args }),
+          env: {
+            ...definedOnly(d.baseEnv),
+            ...(gateway ? {} : d.capture.sidecarEnv()),
+          },
+          cwd: d.cwd,
+          logFile,
+          readiness: proxyReadiness,
+          graceMs: d.proxyDrainMs + 5_000,
+        },
+        {
+          ...deps,
+          onChange: () => {
+            if (this.#proxy?.ready && !this.#appsStarted) this.#startApps();
+            this.#changed();
+          },
+        },
+      );
+    }
+    if (this.pod.kind !== 'workload') return;
+    const spec = this.pod.template.spec;
+    const graceMs = Math.min(
+      d.maxGraceMs,
+      Math.max(0, spec?.terminationGracePeriodSeconds ?? 30) * 1000,
+    );
+    for (const c of spec?.containers ?? []) {
+      const { env, warnings } = appEnv({
+        container: c,
+        podName: this.name,
+        namespace: this.namespace,
+        serviceAccount: this.serviceAccount,
+        labels: this.#labels,
+        annotations: this.#annotations,
+        actualPorts: this.#appPorts,
+        captureEnv: s ? d.capture.appEnv(s) : {},
+        baseEnv: d.baseEnv,
+        binDirs: d.binDirs,
+      });
+      for (const w of warnings) d.log('warn', w, { pod: podKey, container: c.name });
+      const cwd = c.workingDir ?? d.cwd;
+      const readiness = readinessSpec(c, this.#appPorts);
+      this.#apps.push(
+        new ContainerRunner(
+          {
+            name: c.name,
+            role: 'app',
+            pod: podKey,
+            image: c.image ?? '',
+            command: () => commandOf(c, env, cwd),
+            env,
+            cwd,
+            logFile:
+              (spec?.containers.length ?? 1) > 1
+                ? join(d.paths.logsDir, this.namespace, this.name, `app-${c.name}.log`)
+                : podLogPath(d.paths, this.namespace, this.name, 'app'),
+            readiness,
+            graceMs,
+          },
+          deps,
+        ),
+      );
+    }
+  }
+
+  #startApps(): void {
+    if (this.#appsStarted || this.terminating) return;
+    this.#appsStarted = true;
+    for (const a of this.#apps) a.start();
+  }
+
+  /** Marks the pod terminating (not Ready: peers stop sending) and stops its apps. */
+  stopApps(): Promise<void> {
+    if (!this.#appsStopped) {
+      if (this.#phase !== 'Stopped') this.#phase = 'Terminating';
+      this.#changed();
+      this.#appsStopped = Promise.all(this.#apps.map((a) => a.stop())).then(() => undefined);
+    }
+    return this.#appsStopped;
+  }
+
+  /** Apps first (grace period), then the sidecar (it drains), then the Pod leaves the store. */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #stop(): Promise<void> {
+    await this.stopApps();
+    await this.#proxy?.stop();
+    this.#phase = 'Stopped';
+    this.#d.ports.release(...this.#allPorts());
+    await this.#writes;
+    this.#deleted = true;
+    try {
+      await this.#d.store.delete({
+        group: '',
+        kind: 'Pod',
+        namespace: this.namespace,
+        name: this.name,
+      });
+    } catch (e) {
+      if (!(e instanceof NotFoundError))
+        this.#d.log('warn', 'cannot delete pod', { pod: this.name, error: errorMessage(e) });
+    }
+    this.#d.onChange(this);
+  }
+
+  /** SIGKILL every process now (the daemon is dying). */
+  kill(): void {
+    for (const a of this.#apps) a.kill();
+    this.#proxy?.kill();
+  }
+
+  #changed(): void {
+    this.#dirty = true;
+    this.#writes = this.#writes.then(() => (this.#dirty ? this.#write() : undefined));
+    this.#d.onChange(this);
+  }
+
+  async #write(): Promise<void> {
+    this.#dirty = false;
+    if (this.#deleted) return;
+    const pod = this.toPod();
+    try {
+      const existing = await this.#d.store.get({
+        group: '',
+        kind: 'Pod',
+        namespace: this.namespace,
+        name: this.name,
+      });
+      if (this.#deleted) return;
+      if (existing) await this.#d.store.update(pod);
+      else await this.#d.store.create(pod);
+    } catch (e) {
+      this.#d.log('warn', 'cannot write pod status', { pod: this.name, error: errorMessage(e) });
+    }
+  }
+
+  /** The Pod object as the store (and the control plane's registry) sees it. */
+  toPod(): KubeObject {
+    const containers = [...this.#apps, ...(this.#proxy ? [this.#proxy] : [])];
+    const ready = this.ready;
+    const podSpec =
+      this.pod.kind === 'workload'
+        ? {
+            ...(this.pod.template.spec ?? {}),
+            serviceAccountName: this.serviceAccount,
+            nodeName: NODE_NAME,
+          }
+        : {
+            serviceAccountName: this.serviceAccount,
+            nodeName: NODE_NAME,
+            containers: [
+              {
+                name: SIDECAR_CONTAINER,
+                image: 'trellis/proxy',
+                ports: Object.entries(this.pod.ports).map(([name, containerPort]) => ({
+                  name,
+                  containerPort,
+                })),
+              },
+            ],
+          };
+    const started = this.#phase === 'Running' || this.#phase === 'Terminating';
+    const status: Record<string, unknown> = {
+      phase: this.#error !== undefined ? 'Failed' : started ? 'Running' : 'Pending',
+      hostIP: '127.0.0.1',
+      hostIPs: [{ ip: '127.0.0.1' }],
+      ...(started ? { podIP: '127.0.0.1', podIPs: [{ ip: '127.0.0.1' }] } : {}),
+      ...(this.#startTime ? { startTime: this.#startTime } : {}),
+      ...(this.#error !== undefined ? { reason: 'Failed', message: this.#error } : {}),
+      conditions: [
+        { type: 'PodScheduled', status: 'True' },
+        { type: 'Initialized', status: 'True' },
+        { type: 'ContainersReady', status: ready ? 'True' : 'False' },
+        { type: 'Ready', status: ready ? 'True' : 'False' },
+      ],
+      containerStatuses: containers.map((c) => c.status()),
+    };
+    const owner =
+      this.pod.kind === 'workload'
+        ? {
+            ownerReferences: [
+              {
+                apiVersion: 'apps/v1',
+                kind: 'ReplicaSet',
+                name: `${this.pod.deployment}-${this.pod.hash}`,
+                controller: true,
+              },
+            ],
+          }
+        : {};
+    return {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: this.name,
+        namespace: this.namespace,
+        labels: this.#labels,
+        ...(Object.keys(this.#annotations).length > 0 ? { annotations: this.#annotations } : {}),
+        ...owner,
+      },
+      spec: podSpec,
+      status,
+    };
+  }
+
+  /** What `trellis status` shows. */
+  view(): ReplicaStatusView {
+    const containers = [...this.#apps, ...(this.#proxy ? [this.#proxy] : [])];
+    const readyCount = containers.filter((c) => c.ready && !this.terminating).length;
+    let status: string = this.#phase === 'Stopped' ? 'Terminating' : this.#phase;
+    if (this.#error !== undefined) status = 'Failed';
+    else if (!this.terminating)
+      for (const c of containers) {
+        const w = 'waiting' in c.state ? c.state.waiting : undefined;
+        if (w && w.reason !== 'ContainerCreating') {
+          status = w.reason;
+          break;
+        }
+      }
+    if (status === 'Running' && this.#proxy && !this.#appsStarted) status = 'PodInitializing';
+    const ports: Record<string, number> = {};
+    if (this.pod.kind === 'gateway') Object.assign(ports, this.pod.ports);
+    const s = this.#sidecarPorts;
+    for (const [cp, p] of this.#appPorts) {
+      ports[`app:${cp}`] = p;
+      const inbound = s?.inbound.get(cp);
+      if (inbound !== undefined) ports[`inbound:${cp}`] = inbound;
+    }
+    if (s && s.httpProxy > 0) ports.proxy = s.httpProxy;
+    if (s) ports.admin = s.admin;
+    if (s) ports.status = s.status;
+    const pids: Record<string, number> = {};
+    for (const c of containers) if (c.pid !== undefined) pids[c.spec.name] = c.pid;
+    return {
+      namespace: this.namespace,
+      name: this.name,
+      kind: this.pod.kind,
+      ...(this.pod.kind === 'workload' ? { deployment: this.pod.deployment } : {}),
+      injected: this.injected,
+      ready: `${readyCount}/${containers.length || 1}`,
+      status,
+      restarts: containers.reduce((n, c) => n + c.restartCount, 0),
+      ports,
+      containers: containers.map((c) => c.status()),
+      pids,
+      ...(this.#error !== undefined ? { message: this.#error } : {}),
+    };
+  }
+}
+
+function definedOnly(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+/** The container's command and args with `$(VAR)` expanded; an Error when it cannot run. */
+function commandOf(
+  c: Container,
+  env: Readonly<Record<string, string>>,
+  cwd: string,
+): { file: string; args: readonly string[] } | Error {
+  const argv = [...(c.command ?? []), ...(c.args ?? [])].map((a) => expand(a, env));
+  const [first, ...rest] = argv;
+  if (first === undefined)
+    return new Error(
+      `container ${JSON.stringify(c.name)} has no command: local mode runs the container's command and args (image ${JSON.stringify(c.image)} is not pulled)`,
+    );
+  const file = resolveExecutable(first, env.PATH ?? '', cwd);
+  if (file instanceof Error) return file;
+  return { file, args: rest };
+}
