@@ -62,6 +62,7 @@ export function scopeKey(
     families,
     proxy.interceptionMode,
     proxy.httpProxyPort ?? null,
+    proxy.explicitCapture === true,
   ]);
 }
 

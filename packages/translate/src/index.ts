@@ -65,7 +65,7 @@ function listenersFor(
   else {
     out = [];
     if (part !== 'inbound') {
-      out.push(...buildSidecarOutboundListeners(ctx));
+      if (ctx.proxy.explicitCapture !== true) out.push(...buildSidecarOutboundListeners(ctx));
       const httpProxy = buildHttpProxyListener(ctx);
       if (httpProxy) out.push(httpProxy);
       const virtual = buildVirtualOutboundListener(ctx);

@@ -47,6 +47,12 @@ export interface Proxy {
    * `proxyHttpPort`): apps send absolute-form requests there (Trellis local mode).
    */
   readonly httpProxyPort?: number;
+  /**
+   * Trellis local mode, explicit capture (metadata `TRELLIS_CAPTURE: explicit`): the sidecar shares
+   * the host's addresses with other sidecars, so it binds only its own allocated ports (the
+   * explicit HTTP proxy port, the inbound ports): no per-service outbound listeners.
+   */
+  readonly explicitCapture?: boolean;
   /** The metadata as sent. */
   readonly metadata: Readonly<Record<string, unknown>>;
 }
@@ -119,6 +125,7 @@ export function proxyFromNode(node: NodeLike, opts: ProxyOptions = {}): Result<P
     ...(Number.isInteger(httpProxyPort) && httpProxyPort > 0 && httpProxyPort <= 65535
       ? { httpProxyPort }
       : {}),
+    ...(str('TRELLIS_CAPTURE') === 'explicit' ? { explicitCapture: true } : {}),
     metadata: md,
   };
   return ok(Object.freeze(proxy));

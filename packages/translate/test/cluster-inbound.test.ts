@@ -158,4 +158,16 @@ test('inbound: explicit local mode (NONE): listeners on the inbound ports, clust
   assert.ok(bound, `no listener on 15106 among ${String(names)}`);
   assert.equal(bound.address?.socketAddress?.address, '127.0.0.1');
   assert.match(JSON.stringify(bound.filterChains), /inbound\|9080\|\|/);
+  // NONE alone binds an outbound listener per service port on 127.0.0.1 (Istio's NONE mode);
+  // Trellis's explicit capture binds only the sidecar's own ports.
+  assert.ok(names.includes('127.0.0.1_9080'), String(names));
+  const explicit = proxyForPod(snap, 'ratings-v1', {
+    metadata: { INTERCEPTION_MODE: 'NONE', TRELLIS_CAPTURE: 'explicit', HTTP_PROXY_PORT: '15080' },
+  });
+  assert.deepEqual(
+    generateListeners(snap, explicit)
+      .map((l) => l.name)
+      .sort(),
+    ['127.0.0.1_15080', '127.0.0.1_15106'],
+  );
 });
