@@ -14,6 +14,7 @@ import {
   type ConnectionInfo,
   type TcpProxyLogContext,
 } from './listener/index.js';
+import { socketOriginalDestination } from './listener/original-dst-socket.js';
 import {
   AccessLogManager,
   IstioMetrics,
@@ -123,6 +124,7 @@ export class TrellisProxy {
     });
     this.listeners = new ListenerManager({
       networkFilters,
+      originalDestination: socketOriginalDestination,
       stats: this.stats,
       ...(options.drainTimeMs !== undefined ? { drainTimeMs: options.drainTimeMs } : {}),
       onListenerAccessLog: (info) => this.#logStream({ info }),

@@ -2,9 +2,9 @@
 //
 // Explicit capture (local mode: apps reach their sidecar as an HTTP proxy, or on the ports
 // the registry recorded) has no redirection, so the original destination IS the address the
-// socket was accepted on. Transparent capture (iptables REDIRECT to 15001/15006, the original
-// destination read with getsockopt(SO_ORIGINAL_DST)) is done in a later issue: it replaces
-// this function (see ListenerManagerOptions.originalDestination), and nothing else changes.
+// socket was accepted on: this function. Transparent capture (iptables REDIRECT to 15001/15006)
+// reads getsockopt(SO_ORIGINAL_DST) instead (original-dst-socket.ts, what the proxy uses; it
+// falls back to this function), through ListenerManagerOptions.originalDestination.
 import type { Socket } from 'node:net';
 import { normalizeIp } from './ip.js';
 import type { SocketAddressPort } from './types.js';
