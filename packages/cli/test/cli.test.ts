@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { openFileStore } from '@trellis/config';
 import { withTempDir } from '@trellis/testing';
 import { trellis, npxTrellis } from './harness.js';
 
@@ -283,5 +284,42 @@ test('two trellis apply processes at the same time both succeed', async () => {
     assert.equal(rb.code, 0, rb.stderr);
     const r = await npxTrellis(['get', 'vs', '-o', 'name'], env);
     assert.equal(r.stdout.trim().split('\n').length, 41);
+  });
+});
+
+test('apply keeps a cluster IP the server assigned, as kubectl apply does', async () => {
+  await withTempDir(async (dir) => {
+    const state = join(dir, 'state');
+    const file = join(dir, 'svc.yaml');
+    const svc =
+      'apiVersion: v1\nkind: Service\nmetadata: {name: reviews}\nspec:\n  selector: {app: reviews}\n  ports: [{name: http, port: 9080}]\n';
+    await writeFile(file, svc);
+    assert.equal((await trellis(state, ['apply', '-f', file])).code, 0);
+    // The allocator (the local runtime in transparent mode) writes spec.clusterIP.
+    const store = await openFileStore(state);
+    try {
+      const cur = await store.get({
+        group: '',
+        kind: 'Service',
+        namespace: 'default',
+        name: 'reviews',
+      });
+      assert.ok(cur);
+      await store.update({
+        ...cur,
+        spec: { ...(cur.spec as object), clusterIP: '10.96.0.7', clusterIPs: ['10.96.0.7'] },
+      });
+    } finally {
+      await store.close();
+    }
+    let r = await trellis(state, ['apply', '-f', file]);
+    assert.equal(r.stdout, 'service/reviews unchanged\n');
+    await writeFile(file, svc.replace('port: 9080', 'port: 9081'));
+    r = await trellis(state, ['apply', '-f', file]);
+    assert.equal(r.stdout, 'service/reviews configured\n');
+    r = await trellis(state, ['get', 'service', 'reviews', '-o', 'json']);
+    const got = JSON.parse(r.stdout) as { spec: { clusterIP?: string; ports: { port: number }[] } };
+    assert.equal(got.spec.clusterIP, '10.96.0.7');
+    assert.equal(got.spec.ports[0]?.port, 9081);
   });
 });

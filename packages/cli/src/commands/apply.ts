@@ -34,13 +34,30 @@ export function desiredOf(o: KubeObject): KubeObject {
   return out as KubeObject;
 }
 
+/**
+ * Fields the API server assigns when a manifest leaves them out, kept across applies as
+ * `kubectl apply` keeps them: a Service's cluster IPs (the local runtime allocates them in
+ * transparent capture mode).
+ */
+function keepServerAssigned(desired: KubeObject, current: KubeObject): KubeObject {
+  if (desired.kind !== 'Service' || desired.apiVersion !== 'v1') return desired;
+  const want = (desired.spec ?? {}) as Record<string, unknown>;
+  const have = (current.spec ?? {}) as Record<string, unknown>;
+  if (want.clusterIP !== undefined || have.clusterIP === undefined) return desired;
+  const spec: Record<string, unknown> = { ...want, clusterIP: have.clusterIP };
+  if (want.clusterIPs === undefined && have.clusterIPs !== undefined)
+    spec.clusterIPs = have.clusterIPs;
+  return { ...desired, spec } as KubeObject;
+}
+
 export type ApplyOutcome = 'created' | 'configured' | 'unchanged';
 
 /** Creates or replaces one object, retrying on a conflicting concurrent write. */
 export async function applyObject(store: ConfigStore, object: KubeObject): Promise<ApplyOutcome> {
-  const desired = desiredOf(object);
+  const manifest = desiredOf(object);
   for (let attempt = 0; ; attempt++) {
-    const current = await store.get(keyOf(desired));
+    const current = await store.get(keyOf(manifest));
+    const desired = current ? keepServerAssigned(manifest, current) : manifest;
     try {
       if (!current) {
         await store.create(desired);
