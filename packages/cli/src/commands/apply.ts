@@ -47,7 +47,7 @@ function keepServerAssigned(desired: KubeObject, current: KubeObject): KubeObjec
   const spec: Record<string, unknown> = { ...want, clusterIP: have.clusterIP };
   if (want.clusterIPs === undefined && have.clusterIPs !== undefined)
     spec.clusterIPs = have.clusterIPs;
-  return { ...desired, spec } as KubeObject;
+  return { ...desired, spec };
 }
 
 export type ApplyOutcome = 'created' | 'configured' | 'unchanged';
