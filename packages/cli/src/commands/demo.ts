@@ -25,7 +25,13 @@ export const DEMO_MANIFESTS: readonly string[] = [
   join(BOOKINFO, 'networking', 'destination-rule-all.yaml'),
 ];
 
-const UP_FLAGS = ['xds-port', 'monitoring-port', 'ingress-port'] as const;
+const UP_FLAGS = [
+  'xds-port',
+  'monitoring-port',
+  'ingress-port',
+  'ingress-https-port',
+  'ingress-tcp-port',
+] as const;
 
 const FLAGS: readonly FlagSpec[] = [
   ...UP_FLAGS.map((name): FlagSpec => ({
