@@ -9,6 +9,7 @@ import { reviewsConfig, runReviews } from './bookinfo/reviews.js';
 import { runCurl } from './curl.js';
 import { runHelloworld } from './helloworld.js';
 import { runHttpbin } from './httpbin.js';
+import { runLoad } from './load.js';
 import { runNc } from './nc.js';
 import { runSleep } from './sleep.js';
 import { runTcpEcho } from './tcp-echo.js';
@@ -94,6 +95,11 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     name: 'curl',
     usage: '[-sSvifIkL] [-H H] [-X M] [-d D] [-o F] [-w FMT] [-m S] URL...  an HTTP client',
     run: (args) => runCurl(args),
+  },
+  {
+    name: 'load',
+    usage: '[-c CONNS] [-n REQUESTS] [-qps RATE] [--json] URL  a load generator (fortio-like)',
+    run: (args) => runLoad(args),
   },
   {
     name: 'nc',
