@@ -49,6 +49,8 @@ import {
   type HeaderMap,
 } from './headers.js';
 import { HcmStats } from './hcm-stats.js';
+import { corsFilterConfig } from './cors.js';
+import { faultFilterConfig } from './fault.js';
 import { DETAILS } from './local-reply.js';
 import { normalizePath } from './path.js';
 import { compileRouteConfig, stripPort, type CompiledRouteConfig } from './route-match.js';
@@ -104,6 +106,8 @@ export interface HttpConnectionManagerOptions {
   readonly filters?: readonly HttpFilterFactory[] | undefined;
   readonly timers?: TimerApi | undefined;
   readonly random?: (() => number) | undefined;
+  /** Each mirrored (shadow) request's outcome, for tests and logs. */
+  readonly onShadowDone?: ((cluster: string, outcome: string) => void) | undefined;
 }
 
 interface ConnState {
@@ -214,6 +218,12 @@ export class HttpConnectionManagerImpl {
       onStreamComplete: options.onStreamComplete,
       random: options.random ?? Math.random,
       timers: options.timers ?? systemTimers,
+      cors: corsFilterConfig(c.httpFilters, options.stats.scope('http').scope(c.statPrefix ?? '')),
+      fault: faultFilterConfig(
+        c.httpFilters,
+        options.stats.scope('http').scope(c.statPrefix ?? ''),
+      ),
+      onShadowDone: options.onShadowDone,
     };
 
     const requestTimeoutMs = durationMs(c.requestTimeout) ?? 0;

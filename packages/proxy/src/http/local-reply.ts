@@ -69,6 +69,11 @@ const RESET_TEXT: Record<
     detail: 'connection_failure',
     flag: RESPONSE_FLAGS.UPSTREAM_CONNECTION_FAILURE,
   },
+  overflow: {
+    body: 'overflow',
+    detail: 'overflow',
+    flag: RESPONSE_FLAGS.UPSTREAM_OVERFLOW,
+  },
 };
 
 /** What a local reply for an upstream reset before the response started looks like. */

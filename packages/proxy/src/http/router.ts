@@ -4,9 +4,11 @@
 // bodies both ways (backpressure by pipe), trailers, the route timeout, Upgrade and CONNECT
 // tunnels, and every local reply with its response flag and details, recorded in StreamInfo.
 //
-// Issue 6 slots in here: retries and per-try timeouts wrap `startUpstream` (see TODO(issue 6)
-// markers), faults / CORS run as filters before `forward`, mirroring after the route is chosen,
-// hash policies feed UpstreamLbContext.hash.
+// Issue 6: retries (retry-policy.ts; each attempt is a `startAttempt`, with per-try timeouts,
+// back-off, previous_hosts and the request body replayed from retry-body.ts), the timeouts of
+// timeout-policy.ts, fault injection (fault.ts) before the route's action, and mirroring
+// (mirror.ts) once the request headers are final. Still to come: CORS before the action, and
+// hash policies feeding UpstreamLbContext.hash.
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { TimerApi } from '@trellis/core';
 import { RESPONSE_FLAGS, type ResponseFlag, type StreamInfo } from '../stream-info.js';
@@ -20,6 +22,28 @@ import type {
 } from '../upstream/api.js';
 import type { LbHost } from '../upstream/lb/types.js';
 import type { Downstream } from './downstream.js';
+import {
+  decideFault,
+  FAULT_ABORT_BODY,
+  FAULT_ABORT_DETAILS,
+  type FaultFilterConfig,
+} from './fault.js';
+import { selectMirrors, sendShadow } from './mirror.js';
+import { DEFAULT_RETRY_BUFFER_LIMIT_BYTES, ReplayableBody } from './retry-body.js';
+import {
+  compileRetryPolicy,
+  createRetryState,
+  type RetryState,
+  type RetryStats,
+} from './retry-policy.js';
+import {
+  finalTimeouts,
+  grpcTimeoutOffsetMs,
+  setTimeoutHeaders,
+  type RequestTimeouts,
+} from './timeout-policy.js';
+import { decideCors, type CorsFilterConfig } from './cors.js';
+import { appendSetCookies, generateHash, type HashCookie } from './hash-policy.js';
 import { mapTarget, type HeaderMutation } from './header-mutation.js';
 import {
   formatAddress,
@@ -103,6 +127,12 @@ export interface RouterConfig {
   readonly onStreamComplete: StreamCompleteCallback | undefined;
   readonly random: () => number;
   readonly timers: TimerApi;
+  /** The CORS filter, when the connection manager's chain has one. */
+  readonly cors?: CorsFilterConfig | undefined;
+  /** The fault injection filter, when the connection manager's chain has one. */
+  readonly fault?: FaultFilterConfig | undefined;
+  /** Called with each mirrored request's outcome (tests). */
+  readonly onShadowDone?: ((cluster: string, outcome: string) => void) | undefined;
 }
 
 /** What the connection manager knows about a request besides its headers. */
@@ -134,29 +164,32 @@ const ROUTER_CONTROL_HEADERS = [
   'x-envoy-upstream-rq-timeout-alt-response',
   'x-envoy-hedge-on-per-try-timeout',
   'x-envoy-expected-rq-timeout-ms',
+  'x-envoy-retriable-status-codes',
+  'x-envoy-retriable-header-names',
 ];
 
-/** grpc-timeout (`1S`, `500m`, ...) in ms. */
-export function parseGrpcTimeout(v: string | undefined): number | undefined {
-  if (!v) return undefined;
-  const m = /^(\d{1,8})([HMSmun])$/.exec(v);
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  switch (m[2]) {
-    case 'H':
-      return n * 3_600_000;
-    case 'M':
-      return n * 60_000;
-    case 'S':
-      return n * 1000;
-    case 'm':
-      return n;
-    case 'u':
-      return Math.ceil(n / 1000);
-    default:
-      return Math.ceil(n / 1_000_000);
-  }
+/** Response code details of the per-try timeouts. */
+const PER_TRY_TIMEOUT_DETAILS = 'upstream_per_try_timeout';
+const PER_TRY_IDLE_TIMEOUT_DETAILS = 'upstream_per_try_idle_timeout';
+
+/** per_request_buffer_limit_bytes of a route or virtual host (not in @trellis/envoy's types). */
+function bufferLimit(x: unknown): number | undefined {
+  const v = (x as { perRequestBufferLimitBytes?: number | string } | undefined)
+    ?.perRequestBufferLimitBytes;
+  return v === undefined ? undefined : Number(v);
 }
+
+/** One upstream attempt of a request (the first, or a retry). */
+interface Attempt {
+  readonly host: LbHost;
+  upstream: UpstreamStream | undefined;
+  perTryTimer: unknown;
+  perTryIdleTimer: unknown;
+  /** Bytes of the request went upstream (for reset-before-request). */
+  requestStarted: boolean;
+}
+
+export { parseGrpcTimeout } from './timeout-policy.js';
 
 export class ActiveStream {
   private route: CompiledRoute | undefined;
@@ -164,6 +197,8 @@ export class ActiveStream {
   private weighted: CompiledWeightedCluster | undefined;
   private cluster: UpstreamCluster | undefined;
   private host: LbHost | undefined;
+  /** The route's hash_policy result (RING_HASH / MAGLEV), computed once per request. */
+  private lbHash: bigint | undefined;
   private upstream: UpstreamStream | undefined;
   private readonly filters: HttpStreamFilter[] = [];
   private responseHeaders: HeaderMap | undefined;
@@ -179,6 +214,16 @@ export class ActiveStream {
   private responseComplete = false;
   private tunnelUpstream: Duplex | undefined;
   private continued = false;
+  // ---- Issue 6: retries, timeouts, faults, mirrors ----
+  private retry: RetryState | undefined;
+  private timeouts: RequestTimeouts = { globalMs: 0, perTryMs: 0, perTryIdleMs: 0 };
+  private attempt: Attempt | undefined;
+  private replay: ReplayableBody | undefined;
+  private backoffTimer: unknown;
+  private faultTimer: unknown;
+  private faultActive = false;
+  private firstAttemptAt = 0;
+  private rewriteGrpcTimeout = false;
 
   constructor(
     private readonly cfg: RouterConfig,
@@ -229,8 +274,27 @@ export class ActiveStream {
       return;
     }
     if (route.name !== undefined) this.info.routeName = route.name;
-    // TODO(issue 6): fault injection (typed_per_filter_config envoy.filters.http.fault) and CORS
-    // run here, before the action.
+    // The CORS filter (cors.ts) runs before the fault filter, as in Istio's chain.
+    if (this.cfg.cors) {
+      const c = decideCors(
+        this.cfg.cors,
+        [route.config.typedPerFilterConfig, this.vhost?.config.typedPerFilterConfig],
+        this.headers,
+        this.cfg.random,
+      );
+      const extra = c.responseHeaders;
+      if (extra) this.filters.push({ onResponseHeaders: (h) => void Object.assign(h, extra) });
+      if (c.reply) {
+        this.localReply(200, '', c.reply.details, undefined, c.reply.headers, false);
+        return;
+      }
+    }
+    if (this.cfg.fault && this.maybeFault(route, this.cfg.fault)) return;
+    this.runAction(route);
+  }
+
+  /** The route's action (after any fault delay). */
+  private runAction(route: CompiledRoute): void {
     const action = route.action;
     switch (action.kind) {
       case 'direct_response':
@@ -305,10 +369,19 @@ export class ActiveStream {
       }
     }
 
-    // TODO(issue 6): hash_policy → ctx.hash; retry host predicates → ctx.avoid.
+    const cookies: HashCookie[] = [];
+    this.lbHash = generateHash(
+      action.config.hashPolicy,
+      { headers: this.headers, remoteAddress: this.info.downstreamRemoteAddress },
+      (c) => cookies.push(c),
+    );
+    // Generated hash cookies go out with the upstream's response (Envoy's downstream_set_cookies).
+    if (cookies.length > 0)
+      this.filters.push({ onUpstreamResponseHeaders: (h) => appendSetCookies(h, cookies) });
     const host = cluster.choose({
       originalDestination: this.sctx.originalDestination,
       requestHeader: (n) => this.headers.get(n),
+      ...(this.lbHash !== undefined ? { hash: this.lbHash } : {}),
     });
     if (!host) {
       this.localReply(503, 'no healthy upstream', DETAILS.noHealthyUpstream, F.NO_HEALTHY_UPSTREAM);
@@ -341,9 +414,117 @@ export class ActiveStream {
       return;
     }
     const timeoutMs = this.finalizeRequestHeaders(action, host);
-    // TODO(issue 6): request_mirror_policies here (fire-and-forget copies).
-    // TODO(issue 6): retries — startUpstream per attempt, with per_try_timeout and backoff.
+    const mirrors = selectMirrors(
+      action.config.requestMirrorPolicies,
+      (n) => this.headers.get(n),
+      cfg.random,
+    );
+    const body = this.ds.body;
+    if (body && this.sctx.upgrade === undefined && (this.retry || mirrors.length > 0)) {
+      const route = this.route as CompiledRoute;
+      const limit =
+        bufferLimit(route.config) ??
+        bufferLimit(this.vhost?.config) ??
+        DEFAULT_RETRY_BUFFER_LIMIT_BYTES;
+      this.replay = new ReplayableBody(
+        body,
+        limit,
+        () => {
+          // Envoy: the body no longer fits the buffer, so it cannot be replayed or copied.
+          cluster.stats.counter('retry_or_shadow_abandoned').inc();
+          this.retry?.release();
+          this.retry = undefined;
+        },
+        (chunk) => {
+          this.info.bytesReceived += chunk.length;
+          if (this.idleTimeoutMs > 0) this.lastActivity = cfg.timers.now();
+        },
+      );
+    }
+    if (mirrors.length > 0) this.mirror(mirrors, timeoutMs);
     this.startUpstream(cluster, host, timeoutMs);
+  }
+
+  /** Fire-and-forget copies (mirror.ts) of the request as it now stands. */
+  private mirror(mirrors: ReturnType<typeof selectMirrors>, timeoutMs: number): void {
+    const h = this.headers;
+    const snapshot = {
+      method: h.method,
+      path: h.path,
+      authority: h.authority,
+      scheme: 'http',
+      headers: { ...h.map },
+      protocol: this.ds.protocol,
+    };
+    const send = (body: Buffer | undefined): void => {
+      for (const m of mirrors)
+        sendShadow(
+          m.cluster,
+          m.policy,
+          { ...snapshot, body },
+          {
+            clusterManager: this.cfg.clusterManager,
+            timers: this.cfg.timers,
+            timeoutMs,
+            lbContext: { requestHeader: (n) => h.get(n) },
+            onDone: (outcome) => this.cfg.onShadowDone?.(m.cluster, outcome),
+          },
+        );
+    };
+    const replay = this.replay;
+    if (!this.ds.body) send(undefined);
+    else if (replay)
+      replay.onEnd(() => {
+        const body = replay.complete;
+        if (body) send(body);
+      });
+  }
+
+  // ---- Fault injection (fault.ts) ----
+
+  /** The fault filter's decision for this route: true when it took the request over. */
+  private maybeFault(route: CompiledRoute, filter: FaultFilterConfig): boolean {
+    const fault = filter.effective([
+      route.config.typedPerFilterConfig,
+      this.vhost?.config.typedPerFilterConfig,
+    ]);
+    const routeCluster = route.action.kind === 'route' ? route.action.cluster : undefined;
+    const d = decideFault(filter, fault, this.headers.map, routeCluster, this.cfg.random);
+    if (!d) return false;
+    this.faultActive = true;
+    const downstreamCluster = this.headers.get('x-envoy-downstream-service-cluster');
+    if (d.delayMs !== undefined) {
+      filter.delays_injected.inc();
+      if (downstreamCluster) filter.downstream(downstreamCluster, 'delays_injected').inc();
+      this.info.responseFlags.add(F.DELAY_INJECTED);
+      this.faultTimer = this.cfg.timers.setTimeout(() => {
+        this.faultTimer = undefined;
+        if (this.done) return;
+        if (!this.faultAbort(d.abort, filter, downstreamCluster)) this.runAction(route);
+      }, d.delayMs);
+      return true;
+    }
+    return this.faultAbort(d.abort, filter, downstreamCluster);
+  }
+
+  private faultAbort(
+    abort: { readonly http: number; readonly grpc: number | undefined } | undefined,
+    filter: FaultFilterConfig,
+    downstreamCluster: string | undefined,
+  ): boolean {
+    if (!abort) return false;
+    filter.aborts_injected.inc();
+    if (downstreamCluster) filter.downstream(downstreamCluster, 'aborts_injected').inc();
+    this.localReply(
+      abort.http,
+      FAULT_ABORT_BODY,
+      FAULT_ABORT_DETAILS,
+      F.FAULT_INJECTED,
+      undefined,
+      true,
+      abort.grpc,
+    );
+    return true;
   }
 
   /** Rewrites, header mutations and Envoy's router headers; returns the route timeout in ms. */
@@ -378,21 +559,32 @@ export class ActiveStream {
     const rc = this.vhost?.routeConfig;
     if (rc && !this.sctx.internal) for (const name of rc.internalOnlyHeaders) h.remove(name);
 
-    // The route timeout: x-envoy-upstream-rq-timeout-ms, else grpc-timeout (when the route
-    // honours it), else the route's.
-    let timeoutMs = action.timeoutMs;
-    const hdr = h.map['x-envoy-upstream-rq-timeout-ms'];
-    if (typeof hdr === 'string' && /^\d+$/.test(hdr)) timeoutMs = Number(hdr);
-    else if (action.grpcTimeoutHeaderMaxMs !== undefined && this.sctx.isGrpc) {
-      const grpc = parseGrpcTimeout(headerValue(h.map, 'grpc-timeout'));
-      if (grpc !== undefined) {
-        const max = action.grpcTimeoutHeaderMaxMs;
-        timeoutMs = max > 0 ? Math.min(grpc, max) : grpc;
-      }
-    }
+    // The timeouts (timeout-policy.ts) and the retry state read the router's control headers,
+    // which never go upstream.
+    const policy = action.config.retryPolicy ?? this.vhost?.config.retryPolicy;
+    const upgradeOrConnect = this.sctx.isConnect || this.sctx.upgrade !== undefined;
+    this.retry = upgradeOrConnect
+      ? undefined
+      : createRetryState(policy, (n) => headerValue(h.map, n), h.map);
+    const perTry = policy ? compileRetryPolicy(policy) : undefined;
+    this.timeouts = finalTimeouts(
+      {
+        timeoutMs: action.timeoutMs,
+        grpcTimeoutHeaderMaxMs: action.grpcTimeoutHeaderMaxMs,
+        grpcTimeoutHeaderOffsetMs: grpcTimeoutOffsetMs(action.config.maxStreamDuration),
+        perTryTimeoutMs: perTry?.perTryTimeoutMs,
+        perTryIdleTimeoutMs: perTry?.perTryIdleTimeoutMs,
+      },
+      h.map,
+      this.sctx.isGrpc,
+    );
+    const timeoutMs = this.timeouts.globalMs;
     for (const name of ROUTER_CONTROL_HEADERS) if (h.map[name] !== undefined) delete h.map[name];
-    if (!cfg.suppressEnvoyHeaders && timeoutMs > 0)
-      h.map['x-envoy-expected-rq-timeout-ms'] = String(timeoutMs);
+    this.rewriteGrpcTimeout =
+      this.sctx.isGrpc &&
+      action.grpcTimeoutHeaderMaxMs !== undefined &&
+      headerValue(h.map, 'grpc-timeout') !== undefined;
+    setTimeoutHeaders(h.map, this.timeouts, 0, !cfg.suppressEnvoyHeaders, this.rewriteGrpcTimeout);
     this.info.attemptCount = 1;
     if (this.vhost?.includeRequestAttemptCount) h.map['x-envoy-attempt-count'] = '1';
     if (action.idleTimeoutMs !== undefined) this.setIdleTimeout(action.idleTimeoutMs);
@@ -424,12 +616,21 @@ export class ActiveStream {
     return out;
   }
 
+  /** The first attempt: arms the route (global) timeout, then sends upstream. */
   private startUpstream(cluster: UpstreamCluster, host: LbHost, timeoutMs: number): void {
+    if (this.sctx.expectContinue && !this.cfg.proxy100Continue) delete this.headers.map.expect;
+    this.upstreamStartMono = performance.now();
+    this.firstAttemptAt = this.cfg.timers.now();
+    if (timeoutMs > 0) this.armRouteTimeout(timeoutMs);
+    this.startAttempt(cluster, host);
+  }
+
+  /** One upstream attempt to `host` (its callbacks are ignored once it is no longer current). */
+  private startAttempt(cluster: UpstreamCluster, host: LbHost): void {
     const h = this.headers;
     const upgrade = this.sctx.upgrade;
     const protocol = upgrade !== undefined ? 'http1' : cluster.httpProtocol(this.ds.protocol);
     const pool = cluster.httpPool(host, protocol);
-    if (this.sctx.expectContinue && !this.cfg.proxy100Continue) delete h.map.expect;
     const head: UpstreamRequestHead = {
       method: h.method,
       path: h.path,
@@ -439,15 +640,31 @@ export class ActiveStream {
       endStream: this.ds.body === undefined,
       upgrade,
     };
-    this.upstreamStartMono = performance.now();
-    if (timeoutMs > 0) this.armRouteTimeout(timeoutMs);
-    this.upstream = pool.newStream(head, {
-      onReady: (sink, localAddress) => this.onUpstreamReady(sink, localAddress),
-      onHeaders: (status, headers, endStream, body) =>
-        this.onUpstreamHeaders(status, headers, endStream, body),
-      onReset: (reason, tfr) => this.onUpstreamReset(reason, tfr),
+    const attempt: Attempt = {
+      host,
+      upstream: undefined,
+      perTryTimer: undefined,
+      perTryIdleTimer: undefined,
+      requestStarted: false,
+    };
+    this.attempt = attempt;
+    this.retry?.onHostAttempted(host);
+    const current = (): boolean => this.attempt === attempt;
+    this.upstream = attempt.upstream = pool.newStream(head, {
+      onReady: (sink, localAddress) => {
+        if (current()) this.onUpstreamReady(sink, localAddress, attempt);
+        else sink.destroy();
+      },
+      onHeaders: (status, headers, endStream, body) => {
+        if (current()) this.onUpstreamHeaders(status, headers, endStream, body);
+        else body.resume();
+      },
+      onReset: (reason, tfr) => {
+        if (current()) this.onUpstreamReset(reason, tfr);
+      },
       onContinue: () => {
         if (
+          current() &&
           this.cfg.proxy100Continue &&
           this.sctx.expectContinue &&
           !this.continued &&
@@ -457,9 +674,176 @@ export class ActiveStream {
           this.ds.sendContinue();
         }
       },
-      onUpgrade: (status, headers, socket, upHead) =>
-        this.onUpstreamUpgrade(status, headers, socket, upHead),
+      onUpgrade: (status, headers, socket, upHead) => {
+        if (current()) this.onUpstreamUpgrade(status, headers, socket, upHead);
+        else socket.destroy();
+      },
     });
+    if (this.attempt === attempt) this.armPerTryTimeouts(attempt);
+  }
+
+  /**
+   * per_try_timeout runs from the end of the downstream request (or the start of a retry);
+   * per_try_idle_timeout from the start of the attempt, re-armed by response data.
+   */
+  private armPerTryTimeouts(attempt: Attempt): void {
+    const { perTryMs, perTryIdleMs } = this.timeouts;
+    const timers = this.cfg.timers;
+    if (perTryMs > 0) {
+      const arm = (): void => {
+        if (this.attempt !== attempt || this.done || this.responseComplete) return;
+        attempt.perTryTimer = timers.setTimeout(() => {
+          attempt.perTryTimer = undefined;
+          this.onPerTryTimeout(attempt, false);
+        }, perTryMs);
+      };
+      if (this.downstreamEnded) arm();
+      else this.ds.body?.once('end', arm);
+    }
+    if (perTryIdleMs > 0) this.armPerTryIdle(attempt);
+  }
+
+  private armPerTryIdle(attempt: Attempt): void {
+    const ms = this.timeouts.perTryIdleMs;
+    if (attempt.perTryIdleTimer !== undefined)
+      this.cfg.timers.clearTimeout(attempt.perTryIdleTimer);
+    attempt.perTryIdleTimer = this.cfg.timers.setTimeout(() => {
+      attempt.perTryIdleTimer = undefined;
+      this.onPerTryTimeout(attempt, true);
+    }, ms);
+  }
+
+  private clearAttemptTimers(attempt: Attempt | undefined): void {
+    if (!attempt) return;
+    if (attempt.perTryTimer !== undefined) this.cfg.timers.clearTimeout(attempt.perTryTimer);
+    if (attempt.perTryIdleTimer !== undefined)
+      this.cfg.timers.clearTimeout(attempt.perTryIdleTimer);
+    attempt.perTryTimer = attempt.perTryIdleTimer = undefined;
+  }
+
+  /** Envoy's onPerTryTimeout: ignored once the response started; else reset, retry or 504 UT. */
+  private onPerTryTimeout(attempt: Attempt, idle: boolean): void {
+    if (this.attempt !== attempt || this.done || this.ds.responseStarted) return;
+    const cluster = this.cluster;
+    cluster?.stats
+      .counter(idle ? 'upstream_rq_per_try_idle_timeout' : 'upstream_rq_per_try_timeout')
+      .inc();
+    // A timeout is a local-origin failure of the host (Envoy's LOCAL_ORIGIN_TIMEOUT, 504).
+    this.cluster?.outlierSink?.(attempt.host)?.putResult('LOCAL_ORIGIN_TIMEOUT', 504);
+    this.abandonAttempt();
+    if (this.maybeRetryReset('per_try_timeout', attempt)) return;
+    this.localReply(
+      504,
+      'upstream request timeout',
+      idle ? PER_TRY_IDLE_TIMEOUT_DETAILS : PER_TRY_TIMEOUT_DETAILS,
+      F.UPSTREAM_REQUEST_TIMEOUT,
+    );
+  }
+
+  /** Resets the current attempt quietly (its callbacks are ignored from now on). */
+  private abandonAttempt(): void {
+    const attempt = this.attempt;
+    if (!attempt) return;
+    this.attempt = undefined;
+    if (this.upstream === attempt.upstream) this.upstream = undefined;
+    this.clearAttemptTimers(attempt);
+    this.replay?.detach();
+    attempt.upstream?.reset();
+  }
+
+  /** The cluster's retry stats (looked up by name: cluster.<name>.upstream_rq_retry...). */
+  private retryStats(): RetryStats | undefined {
+    const s = this.cluster?.stats;
+    if (!s) return undefined;
+    return {
+      upstream_rq_retry: s.counter('upstream_rq_retry'),
+      upstream_rq_retry_success: s.counter('upstream_rq_retry_success'),
+      upstream_rq_retry_overflow: s.counter('upstream_rq_retry_overflow'),
+      upstream_rq_retry_limit_exceeded: s.counter('upstream_rq_retry_limit_exceeded'),
+    };
+  }
+
+  /**
+   * A retry for an upstream reset or per-try timeout, when the policy and budget allow it and
+   * nothing went downstream yet: true when one is scheduled. URX / UO when it could not be.
+   */
+  private maybeRetryReset(
+    reason: UpstreamResetReason | 'per_try_timeout',
+    attempt: Attempt | undefined,
+  ): boolean {
+    const retry = this.retry;
+    if (!retry || this.done || this.ds.responseStarted || this.tunnelUpstream) return false;
+    // A circuit breaker's refusal is never retried (Envoy: overflow is not a retriable reset).
+    if (reason === 'overflow') return false;
+    const would = retry.wouldRetryFromReset(reason, attempt?.requestStarted ?? true);
+    return this.retryDecision(
+      retry.shouldRetry(would, this.cluster?.resources, this.retryStats(), false),
+    );
+  }
+
+  private retryDecision(status: ReturnType<RetryState['shouldRetry']>): boolean {
+    switch (status) {
+      case 'retry':
+        this.scheduleRetry();
+        return true;
+      case 'limit_exceeded':
+        this.info.responseFlags.add(F.UPSTREAM_RETRY_LIMIT_EXCEEDED);
+        return false;
+      case 'overflow':
+        this.info.responseFlags.add(F.UPSTREAM_OVERFLOW);
+        return false;
+      default:
+        return false;
+    }
+  }
+
+  /** Waits the back-off, then retries (the route timeout keeps running meanwhile). */
+  private scheduleRetry(): void {
+    this.abandonAttempt();
+    const retry = this.retry;
+    if (!retry) return;
+    const delay = retry.nextBackoffMs(this.cfg.random);
+    this.backoffTimer = this.cfg.timers.setTimeout(() => {
+      this.backoffTimer = undefined;
+      this.doRetry();
+    }, delay);
+  }
+
+  private doRetry(): void {
+    const cluster = this.cluster;
+    if (this.done || this.ds.responseStarted || this.ds.aborted || !cluster) return;
+    // The same choice as the first attempt's (same hash), avoiding the hosts tried
+    // (previous_hosts).
+    const predicate = this.retry?.hostPredicate();
+    const host = cluster.choose({
+      originalDestination: this.sctx.originalDestination,
+      requestHeader: (n) => this.headers.get(n),
+      ...(this.lbHash !== undefined ? { hash: this.lbHash } : {}),
+      ...(predicate ?? {}),
+    });
+    if (!host) {
+      this.localReply(503, 'no healthy upstream', DETAILS.noHealthyUpstream, F.NO_HEALTHY_UPSTREAM);
+      return;
+    }
+    this.host = host;
+    this.info.upstreamHost = host.id;
+    const h = this.headers.map;
+    this.info.attemptCount += 1;
+    if (this.vhost?.includeRequestAttemptCount)
+      h['x-envoy-attempt-count'] = String(this.info.attemptCount);
+    setTimeoutHeaders(
+      h,
+      this.timeouts,
+      this.cfg.timers.now() - this.firstAttemptAt,
+      !this.cfg.suppressEnvoyHeaders,
+      this.rewriteGrpcTimeout,
+    );
+    if (cluster.transportSocketFor(host) !== 'raw_buffer') {
+      this.retry?.onHostAttempted(host);
+      this.onUpstreamReset('transport_not_implemented', DETAILS.upstreamTlsNotImplemented);
+      return;
+    }
+    this.startAttempt(cluster, host);
   }
 
   private armRouteTimeout(ms: number): void {
@@ -472,17 +856,40 @@ export class ActiveStream {
     else this.ds.body?.once('end', arm);
   }
 
-  private onUpstreamReady(sink: Writable, localAddress: string | undefined): void {
+  private onUpstreamReady(
+    sink: Writable,
+    localAddress: string | undefined,
+    attempt: Attempt,
+  ): void {
     if (localAddress !== undefined) this.info.upstreamLocalAddress = localAddress;
     if (this.done) return;
     const body = this.ds.body;
     if (body && !this.sctx.upgrade) {
+      attempt.requestStarted = true;
+      const replay = this.replay;
+      if (replay) {
+        if (!replay.attach(sink)) {
+          // Past the buffer limit on a retry: nothing left to replay.
+          sink.destroy();
+          this.abandonAttempt();
+          this.localReply(
+            503,
+            'upstream reset before response started',
+            'retry_or_shadow_abandoned',
+            F.UPSTREAM_RETRY_LIMIT_EXCEEDED,
+          );
+        }
+        return;
+      }
       body.on('data', (chunk: Buffer) => {
         this.info.bytesReceived += chunk.length;
         if (this.idleTimeoutMs > 0) this.lastActivity = this.cfg.timers.now();
       });
       body.pipe(sink);
-    } else sink.end();
+    } else {
+      attempt.requestStarted = true;
+      sink.end();
+    }
   }
 
   private onUpstreamHeaders(
@@ -497,6 +904,21 @@ export class ActiveStream {
     }
     const cstats = this.cluster?.clusterStats;
     cstats?.responseCode(status);
+    const retry = this.retry;
+    if (retry && !this.ds.responseStarted) {
+      const would = retry.wouldRetryFromHeaders(status, headers);
+      const decision = retry.shouldRetry(would, this.cluster?.resources, this.retryStats(), true);
+      if (decision === 'retry') {
+        // Envoy resets a retried response that is still streaming; a complete one leaves its
+        // connection to the pool.
+        body.resume();
+        if (endStream && this.attempt) this.attempt.upstream = undefined;
+        this.scheduleRetry();
+        return;
+      }
+      this.retryDecision(decision);
+    }
+    this.clearAttemptTimers(this.attempt);
     removeHopByHop(headers);
     for (const f of this.filters) f.onUpstreamResponseHeaders?.(headers, status);
     this.applyResponseMutations(headers);
@@ -579,6 +1001,7 @@ export class ActiveStream {
       );
     // The response finished before the request did: stop sending upstream (Envoy resets it).
     if (!this.downstreamEnded && this.ds.body) {
+      this.replay?.stop();
       this.ds.body.unpipe();
       this.upstream?.reset();
       this.ds.body.resume();
@@ -595,8 +1018,8 @@ export class ActiveStream {
       cstats?.upstream_rq_rx_reset.inc();
     if (transportFailureReason !== undefined)
       this.info.upstreamTransportFailureReason = transportFailureReason;
-    // TODO(issue 6): retry_on connect-failure / reset / refused-stream decides here.
     if (this.tunnelUpstream) return;
+    if (this.maybeRetryReset(reason, this.attempt)) return;
     if (!this.ds.responseStarted) {
       const r = upstreamResetReply(reason, transportFailureReason);
       this.localReply(r.status, r.body, r.details, r.flag);
@@ -612,6 +1035,8 @@ export class ActiveStream {
   private onRouteTimeout(): void {
     if (this.done || this.responseComplete) return;
     this.cluster?.clusterStats?.upstream_rq_timeout.inc();
+    if (this.attempt)
+      this.cluster?.outlierSink?.(this.attempt.host)?.putResult('LOCAL_ORIGIN_TIMEOUT', 504);
     this.upstream?.reset();
     if (!this.ds.responseStarted) {
       this.localReply(
@@ -835,9 +1260,11 @@ export class ActiveStream {
     flag?: ResponseFlag,
     extraHeaders?: HeaderMap,
     grpcConvert = true,
+    grpcStatus?: number,
   ): void {
     if (this.done) return;
     this.clearTimers();
+    this.abandonAttempt();
     const info = this.info;
     info.responseCodeDetails = details;
     if (flag) info.responseFlags.add(flag);
@@ -851,9 +1278,10 @@ export class ActiveStream {
     if (this.sctx.isGrpc && grpcConvert && !this.ds.tunnelSocket) {
       code = 200;
       headers['content-type'] = 'application/grpc';
-      headers['grpc-status'] = String(httpToGrpcStatus(status));
+      const grpc = grpcStatus ?? httpToGrpcStatus(status);
+      headers['grpc-status'] = String(grpc);
       if (payload.length > 0) headers['grpc-message'] = encodeGrpcMessage(payload.toString());
-      info.grpcStatus = httpToGrpcStatus(status);
+      info.grpcStatus = grpc;
       payload = Buffer.alloc(0);
     } else if (payload.length > 0) {
       headers['content-type'] = 'text/plain';
@@ -872,6 +1300,7 @@ export class ActiveStream {
     }
     // Stop reading a request body nobody will use.
     if (this.ds.body && !this.downstreamEnded) {
+      this.replay?.stop();
       this.ds.body.unpipe();
       this.ds.body.resume();
     }
@@ -886,6 +1315,15 @@ export class ActiveStream {
   }
 
   private clearTimers(): void {
+    this.clearAttemptTimers(this.attempt);
+    if (this.backoffTimer !== undefined) {
+      this.cfg.timers.clearTimeout(this.backoffTimer);
+      this.backoffTimer = undefined;
+    }
+    if (this.faultTimer !== undefined) {
+      this.cfg.timers.clearTimeout(this.faultTimer);
+      this.faultTimer = undefined;
+    }
     if (this.routeTimer !== undefined) {
       this.cfg.timers.clearTimeout(this.routeTimer);
       this.routeTimer = undefined;
@@ -901,6 +1339,11 @@ export class ActiveStream {
     if (this.done) return;
     this.done = true;
     this.clearTimers();
+    this.retry?.release();
+    if (this.faultActive) {
+      this.faultActive = false;
+      this.cfg.fault?.release();
+    }
     const info = this.info;
     info.durationMs = performance.now() - info.startMono;
     const stats = this.cfg.stats;

@@ -8,6 +8,7 @@ import type { Cluster } from '@trellis/envoy';
 import type { StatsScope } from '../observability/stats-api.js';
 import type { ClusterStats } from './cluster-stats.js';
 import type { LbContext, LbHost } from './lb/types.js';
+import type { OutlierSink } from './outlier-detection.js';
 
 /** An `ip:port` (or host name and port) a connection was addressed to. */
 export interface DestinationAddress {
@@ -63,6 +64,13 @@ export interface UpstreamCluster {
   transportSocketFor(host: LbHost): TransportSocketKind;
   /** The HTTP connection pool of `host` for `protocol`. */
   httpPool(host: LbHost, protocol: UpstreamHttpProtocol): HttpConnectionPool;
+  /**
+   * Where the outcome of requests to `host` goes for outlier detection (undefined without it).
+   * The pools report connect results, response codes and resets themselves; the router reports
+   * what only it sees: a route or per-try timeout (`putResult('LOCAL_ORIGIN_TIMEOUT', 504)`).
+   * Optional so that test fakes may omit it.
+   */
+  outlierSink?(host: LbHost): OutlierSink | undefined;
 }
 
 export interface ClusterManagerApi {
@@ -84,8 +92,8 @@ export class UpstreamConnectError extends Error {
 }
 
 /**
- * Envoy's circuit breaker resources of one cluster and priority (added by the http helper).
- * Counts are maintained now; issue 6 makes `canCreate*` refuse above the thresholds.
+ * Envoy's circuit breaker resources of one cluster and priority (added by the http helper;
+ * enforced since issue 6: see resource-manager.ts).
  */
 export interface ResourceManagerApi {
   readonly maxConnections: number;
@@ -100,6 +108,13 @@ export interface ResourceManagerApi {
   canQueueRequest(): boolean;
   canSendRequest(): boolean;
   canRetry(): boolean;
+  /**
+   * Takes a retry before retrying (false, counting `upstream_rq_retry_overflow`, when
+   * max_retries is used up); give it back with releaseRetry() when the retry starts or is
+   * abandoned (Envoy holds it during the backoff). Optional so that test fakes may omit it.
+   */
+  tryRetry?(): boolean;
+  releaseRetry?(): void;
 }
 
 /** Why an upstream stream ended before its response completed (Envoy's StreamResetReason). */
@@ -117,7 +132,9 @@ export type UpstreamResetReason =
   /** The response could not be parsed (UPE). */
   | 'protocol_error'
   /** The transport socket is not available (UF): upstream TLS for now. */
-  | 'transport_not_implemented';
+  | 'transport_not_implemented'
+  /** A circuit breaker refused the request (max_pending_requests, max_requests) (UO, 503). */
+  | 'overflow';
 
 /** The head of a request sent upstream (hop-by-hop headers already removed). */
 export interface UpstreamRequestHead {

@@ -5,7 +5,7 @@
 // over, so in-flight request counts and ejections survive) and the old one drained; a removed
 // one is drained. A cluster that cannot be built (load balancing settings the balancers cannot
 // honour) is rejected and reported, and the version it replaces stays in use.
-import { deepEqual, errorMessage } from '@trellis/core';
+import { deepEqual, errorMessage, type TimerApi } from '@trellis/core';
 import type { Cluster, ClusterLoadAssignment } from '@trellis/envoy';
 import type { Counter, Gauge, StatsScope } from '../observability/stats-api.js';
 import type { ProxyConfig } from '../xds/config.js';
@@ -20,6 +20,8 @@ export interface ClusterManagerOptions {
   readonly dns?: DnsResolver;
   /** Randomness of the load balancers (seed it in tests). Default Math.random. */
   readonly random?: Random;
+  /** Clock and timers of outlier detection (default: Node's). */
+  readonly timers?: TimerApi;
 }
 
 /** A cluster, or a load assignment of it, that could not be used (in full). */
@@ -80,12 +82,15 @@ export class ClusterManager implements ClusterManagerApi {
         continue;
       }
       let cluster: ClusterImpl;
+      const keep = existing && sameHosts(existing.config, c) ? existing : undefined;
       try {
         cluster = new ClusterImpl(c, {
           stats: this.options.stats,
           dns: this.options.dns,
-          hostSet: existing && sameHosts(existing.config, c) ? existing.hostSet : undefined,
+          hostSet: keep?.hostSet,
           random: this.options.random,
+          timers: this.options.timers,
+          outlierDetector: keep?.outlierDetector,
         });
       } catch (e) {
         // Like Envoy rejecting a cluster it cannot build: the version in use (if any) stays.

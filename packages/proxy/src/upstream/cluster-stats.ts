@@ -28,6 +28,8 @@ export class ClusterStats {
   readonly upstream_rq_pending_total: Counter;
   readonly upstream_rq_pending_active: Gauge;
   readonly upstream_rq_pending_failure_eject: Counter;
+  readonly upstream_rq_pending_overflow: Counter;
+  readonly upstream_cx_overflow: Counter;
   readonly upstream_rq_timeout: Counter;
   readonly upstream_rq_rx_reset: Counter;
   readonly upstream_rq_tx_reset: Counter;
@@ -67,6 +69,8 @@ export class ClusterStats {
     this.upstream_rq_pending_total = c('upstream_rq_pending_total');
     this.upstream_rq_pending_active = g('upstream_rq_pending_active');
     this.upstream_rq_pending_failure_eject = c('upstream_rq_pending_failure_eject');
+    this.upstream_rq_pending_overflow = c('upstream_rq_pending_overflow');
+    this.upstream_cx_overflow = c('upstream_cx_overflow');
     this.upstream_rq_timeout = c('upstream_rq_timeout');
     this.upstream_rq_rx_reset = c('upstream_rq_rx_reset');
     this.upstream_rq_tx_reset = c('upstream_rq_tx_reset');

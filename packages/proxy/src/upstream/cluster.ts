@@ -1,8 +1,10 @@
 // One upstream cluster (Envoy's ClusterImplBase + its discovery type): its hosts (STATIC
 // load_assignment, EDS, STRICT_DNS / LOGICAL_DNS resolution, ORIGINAL_DST hosts made on demand)
 // in an lb PrioritySet, the load balancer of its lb_policy over them (upstream/lb), per-host HTTP
-// connection pools, TCP connects with connect_timeout, and `cluster.<name>.*` stats.
+// connection pools, TCP connects with connect_timeout, and `cluster.<name>.*` stats; its circuit
+// breakers (resource-manager.ts) and outlier detection (outlier-detection.ts).
 import { lookup } from 'node:dns/promises';
+import { systemTimers, type TimerApi } from '@trellis/core';
 import { isIP, type Socket } from 'node:net';
 import type {
   Cluster,
@@ -36,9 +38,11 @@ import {
   type LbHost,
   type PrioritySet,
   type Random,
+  defaultRandom,
 } from './lb/index.js';
 import { Http1ConnectionPool, type PoolContext } from './pool-http1.js';
 import { Http2ConnectionPool } from './pool-http2.js';
+import { OutlierDetector, type OutlierSink } from './outlier-detection.js';
 import { ResourceManager } from './resource-manager.js';
 import { transportSocketFor } from './transport-socket.js';
 
@@ -80,8 +84,15 @@ export interface ClusterDeps {
    * Host objects stay in use, with their in-flight request counts and outlier ejections.
    */
   readonly hostSet?: PrioritySet | undefined;
-  /** Randomness of the load balancer (seed it in tests). */
+  /** Randomness of the load balancer and outlier detection (seed it in tests). */
   readonly random?: Random | undefined;
+  /** Clock and timers of outlier detection (default: Node's). */
+  readonly timers?: TimerApi | undefined;
+  /**
+   * The outlier detector of the cluster this one replaces (with `hostSet`): its per-host state
+   * and ejections carry over (or are lifted when the new version has no outlier_detection).
+   */
+  readonly outlierDetector?: OutlierDetector | undefined;
 }
 
 interface HostPools {
@@ -99,7 +110,9 @@ export class ClusterImpl implements UpstreamCluster {
   readonly statName: string;
   readonly stats: StatsScope;
   readonly clusterStats: ClusterStats;
-  readonly resources = new ResourceManager();
+  readonly resources: ResourceManager;
+  /** Outlier detection (cluster.outlier_detection), if configured. */
+  readonly outlierDetector: OutlierDetector | undefined;
   readonly settings: UpstreamHttpSettings;
   /** STATIC, EDS, STRICT_DNS, LOGICAL_DNS or ORIGINAL_DST. */
   readonly type: NonNullable<Cluster['type']>;
@@ -135,6 +148,7 @@ export class ClusterImpl implements UpstreamCluster {
     this.statName = config.altStatName || this.name;
     this.stats = deps.stats.scope('cluster').scope(this.statName);
     this.clusterStats = new ClusterStats(this.stats);
+    this.resources = new ResourceManager(config, this.stats);
     this.settings = upstreamHttpSettings(config);
     this.connectTimeoutMs = durationMs(config.connectTimeout) ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.localAddress = (config as BindConfig).upstreamBindConfig?.sourceAddress?.address;
@@ -148,6 +162,19 @@ export class ClusterImpl implements UpstreamCluster {
       ...(deps.hostSet ? { hostSet: deps.hostSet } : {}),
       ...(deps.random ? { random: deps.random } : {}),
     });
+    if (config.outlierDetection) {
+      this.outlierDetector = new OutlierDetector(config.outlierDetection, {
+        stats: this.stats,
+        timers: deps.timers ?? systemTimers,
+        random: deps.random ?? defaultRandom,
+        hosts: () => this.hosts(),
+        onChange: () => this.updateMembership(),
+        previous: deps.outlierDetector,
+      });
+    } else {
+      this.outlierDetector = undefined;
+      deps.outlierDetector?.close();
+    }
     if (deps.hostSet) {
       if (this.type === 'ORIGINAL_DST')
         for (const h of deps.hostSet.hosts) this.originalDst.set(h.id, originalDstEndpoint(h));
@@ -358,13 +385,20 @@ export class ClusterImpl implements UpstreamCluster {
    */
   async connect(host: LbHost): Promise<Socket> {
     host.activeRequests++;
+    const outlier = this.outlierSink(host);
     let socket: Socket;
     try {
       socket = await this.openConnection(host);
     } catch (err) {
       host.activeRequests--;
+      outlier?.putResult(
+        err instanceof UpstreamConnectError && err.timedOut
+          ? 'LOCAL_ORIGIN_TIMEOUT'
+          : 'LOCAL_ORIGIN_CONNECT_FAILED',
+      );
       throw err;
     }
+    outlier?.putResult('LOCAL_ORIGIN_CONNECT_SUCCESS_FINAL');
     if (socket.destroyed) host.activeRequests--;
     else socket.once('close', () => host.activeRequests--);
     return socket;
@@ -431,9 +465,15 @@ export class ClusterImpl implements UpstreamCluster {
       settings: this.settings,
       resources: this.resources,
       connect: () => this.openConnection(host),
+      outlier: this.outlierSink(host),
     };
     if (protocol === 'http1') return (pools.http1 = new Http1ConnectionPool(ctx));
     return (pools.http2 = new Http2ConnectionPool(ctx));
+  }
+
+  /** Where results of requests to `host` go for outlier detection (none without it). */
+  outlierSink(host: LbHost): OutlierSink | undefined {
+    return this.outlierDetector?.monitor(host);
   }
 
   /** Open upstream HTTP connections of every host. */
@@ -465,6 +505,7 @@ export class ClusterImpl implements UpstreamCluster {
 
   private stopTimers(): void {
     this.closed = true;
+    this.outlierDetector?.stop();
     if (this.timer) {
       clearTimeout(this.timer);
       clearInterval(this.timer);

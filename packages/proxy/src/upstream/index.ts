@@ -22,5 +22,14 @@ export {
   upstreamHttpSettings,
   type UpstreamHttpSettings,
 } from './http-protocol-options.js';
-export { ResourceManager } from './resource-manager.js';
+export {
+  HostMonitor,
+  OutlierDetector,
+  outlierSettings,
+  type EjectionType,
+  type OutlierResult,
+  type OutlierSettings,
+  type OutlierSink,
+} from './outlier-detection.js';
+export { ResourceManager, defaultThresholds } from './resource-manager.js';
 export { transportSocketFor, transportSocketKind } from './transport-socket.js';

@@ -1,8 +1,16 @@
 // The HTTP/1.1 connection pool of one cluster host: keep-alive connections reused one request at
-// a time (Node's http.Agent does the queueing and reuse; this subclass opens connections through
-// the cluster, with connect_timeout and stats, and applies Envoy's idle_timeout,
-// max_requests_per_connection and max_connection_duration). Requests go out with Node's HTTP
-// client in strict parsing mode; responses come back as IncomingMessages.
+// a time (Node's http.Agent does the reuse; this subclass opens connections through the cluster,
+// with connect_timeout and stats, and applies Envoy's idle_timeout, max_requests_per_connection
+// and max_connection_duration). Requests go out with Node's HTTP client in strict parsing mode;
+// responses come back as IncomingMessages.
+//
+// Circuit breaking (Envoy's ConnPoolImplBase): a request that finds no free connection is
+// pending (refused with `upstream_rq_pending_overflow` and reset reason `overflow` above
+// max_pending_requests); it opens a connection when max_connections allows (else
+// `upstream_cx_overflow`, and it waits for a connection of this pool to come free; a pool with
+// no connection at all always opens one, as Envoy does, so that it cannot starve); a request
+// above max_requests when it is about to be sent is refused the same way. Every stream reports
+// its outcome to the host's outlier detection monitor.
 import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -11,12 +19,14 @@ import {
   type HttpConnectionPool,
   type ResourceManagerApi,
   type UpstreamRequestHead,
+  type UpstreamResetReason,
   type UpstreamStream,
   type UpstreamStreamCallbacks,
 } from './api.js';
 import type { ClusterStats } from './cluster-stats.js';
 import type { UpstreamHttpSettings } from './http-protocol-options.js';
 import type { LbHost } from './lb/types.js';
+import type { OutlierSink } from './outlier-detection.js';
 
 /** Envoy's default max_response_headers_kb (60 KiB). */
 const MAX_RESPONSE_HEADER_BYTES = 60 * 1024;
@@ -29,6 +39,19 @@ export interface PoolContext {
   readonly resources: ResourceManagerApi;
   /** Opens a connection to the host (connect_timeout, cx stats). */
   connect(): Promise<Socket>;
+  /** The host's outlier detection monitor (when the cluster has outlier_detection). */
+  readonly outlier?: OutlierSink | undefined;
+}
+
+/** Reports a stream's reset to outlier detection as Envoy's router does. */
+export function reportResetToOutlier(
+  outlier: OutlierSink | undefined,
+  reason: UpstreamResetReason,
+): void {
+  if (!outlier || reason === 'overflow') return;
+  outlier.putResult(
+    reason === 'connection_timeout' ? 'LOCAL_ORIGIN_TIMEOUT' : 'LOCAL_ORIGIN_CONNECT_FAILED',
+  );
 }
 
 interface ConnState {
@@ -70,7 +93,13 @@ export class Http1ConnectionPool implements HttpConnectionPool {
   private readonly agent: PoolAgent;
   private readonly conns = new Map<Socket, ConnState>();
   private draining = false;
+  private closed = false;
   private readonly agentName: string;
+  /** Connections being opened. */
+  private connecting = 0;
+  /** Pending requests waiting for a connection (max_connections reached). */
+  private readonly waiting: Http1Stream[] = [];
+  private dispatchScheduled = false;
 
   constructor(private readonly ctx: PoolContext) {
     this.agent = new PoolAgent(this);
@@ -83,7 +112,14 @@ export class Http1ConnectionPool implements HttpConnectionPool {
 
   /** @internal Opens and registers a connection (called by the agent). */
   async openConnection(): Promise<Socket> {
-    const socket = await this.ctx.connect();
+    this.connecting++;
+    let socket: Socket;
+    try {
+      socket = await this.ctx.connect();
+    } finally {
+      this.connecting--;
+      this.scheduleDispatch();
+    }
     const state: ConnState = { requests: 0, idle: false, expired: false };
     this.conns.set(socket, state);
     this.ctx.stats.upstream_cx_http1_total.inc();
@@ -102,6 +138,7 @@ export class Http1ConnectionPool implements HttpConnectionPool {
     socket.once('close', () => {
       if (state.maxDurationTimer) clearTimeout(state.maxDurationTimer);
       this.conns.delete(socket);
+      this.scheduleDispatch();
     });
     if (this.draining) state.expired = true;
     return socket;
@@ -121,6 +158,8 @@ export class Http1ConnectionPool implements HttpConnectionPool {
     socket.unref();
     const idle = this.ctx.settings.idleTimeoutMs;
     socket.setTimeout(idle > 0 ? idle : 0);
+    // The agent puts the socket on its free list right after this returns.
+    this.scheduleDispatch();
     return true;
   }
 
@@ -133,7 +172,59 @@ export class Http1ConnectionPool implements HttpConnectionPool {
   }
 
   newStream(head: UpstreamRequestHead, cb: UpstreamStreamCallbacks): UpstreamStream {
-    return new Http1Stream(this, this.ctx, head, cb);
+    const stream = new Http1Stream(this, this.ctx, head, cb);
+    if (this.closed) {
+      stream.fail(new UpstreamConnectError('connection pool closed'));
+      return stream;
+    }
+    if (this.hasFreeConnection()) {
+      stream.dispatch();
+      return stream;
+    }
+    const { resources, stats } = this.ctx;
+    if (!resources.canQueueRequest()) {
+      stats.upstream_rq_pending_overflow.inc();
+      stream.overflow();
+      return stream;
+    }
+    stream.beginPending();
+    if (this.mayConnect(true)) stream.dispatch();
+    else this.waiting.push(stream);
+    return stream;
+  }
+
+  /**
+   * Whether a new connection may be opened: below max_connections, or this pool has none at all
+   * (Envoy opens one anyway so that its pending requests cannot starve; the overflow is counted).
+   */
+  private mayConnect(count: boolean): boolean {
+    if (this.ctx.resources.canCreateConnection()) return true;
+    if (count) this.ctx.stats.upstream_cx_overflow.inc();
+    return this.conns.size + this.connecting === 0;
+  }
+
+  /** Hands waiting requests to free connections, or to new ones when allowed. */
+  private scheduleDispatch(): void {
+    if (this.dispatchScheduled || this.waiting.length === 0) return;
+    this.dispatchScheduled = true;
+    queueMicrotask(() => {
+      this.dispatchScheduled = false;
+      while (this.waiting.length > 0 && (this.hasFreeConnection() || this.mayConnect(false)))
+        this.waiting.shift()?.dispatch();
+    });
+  }
+
+  /** @internal A waiting request was reset. */
+  removeWaiting(stream: Http1Stream): boolean {
+    const i = this.waiting.indexOf(stream);
+    if (i < 0) return false;
+    this.waiting.splice(i, 1);
+    return true;
+  }
+
+  /** Requests waiting for a connection (max_connections reached). */
+  get waitingCount(): number {
+    return this.waiting.length;
   }
 
   /** @internal */
@@ -165,34 +256,74 @@ export class Http1ConnectionPool implements HttpConnectionPool {
 
   close(): void {
     this.draining = true;
+    this.closed = true;
+    for (const s of this.waiting.splice(0))
+      s.fail(new UpstreamConnectError('connection pool closed'));
     this.agent.destroy();
     for (const socket of this.conns.keys()) socket.destroy();
   }
 }
 
 class Http1Stream implements UpstreamStream {
-  private readonly req: ClientRequest | undefined;
+  private req: ClientRequest | undefined;
   private res: IncomingMessage | undefined;
+  /** Counted as a request (rq_active, max_requests, the host's activeRequests). */
+  private started = false;
   private done = false;
-  private pending = true;
+  private pending = false;
   private localReset = false;
+  private reported = false;
   /** A 101 answered: the request ends when the tunnel's socket closes. */
   private upgraded = false;
 
   constructor(
     private readonly pool: Http1ConnectionPool,
     private readonly ctx: PoolContext,
-    head: UpstreamRequestHead,
+    private readonly head: UpstreamRequestHead,
     private readonly cb: UpstreamStreamCallbacks,
   ) {
-    const { stats, host, resources } = ctx;
+    // LEAST_REQUEST sees the request on its host from the start, pending included.
+    ctx.host.activeRequests++;
+  }
+
+  /** @internal The request waits for a connection. */
+  beginPending(): void {
+    this.pending = true;
+    this.ctx.stats.upstream_rq_pending_total.inc();
+    this.ctx.stats.upstream_rq_pending_active.inc();
+    this.ctx.resources.pendingRequests++;
+  }
+
+  /** @internal Refused by a circuit breaker (the overflow counter is the caller's). */
+  overflow(): void {
+    this.endPending();
+    this.finish();
+    queueMicrotask(() => this.report('overflow'));
+  }
+
+  /** @internal Fails before it was sent. */
+  fail(err: UpstreamConnectError): void {
+    this.endPending();
+    this.finish();
+    queueMicrotask(() => this.onError(err));
+  }
+
+  /** @internal Sends the request (a free connection, or a new one, through the agent). */
+  dispatch(): void {
+    if (this.done || this.localReset) return;
+    const { stats, host, resources } = this.ctx;
+    const head = this.head;
+    const cb = this.cb;
+    const pool = this.pool;
+    if (!resources.canSendRequest()) {
+      stats.upstream_rq_pending_overflow.inc();
+      this.overflow();
+      return;
+    }
+    this.started = true;
     stats.upstream_rq_total.inc();
     stats.upstream_rq_active.inc();
     resources.requests++;
-    host.activeRequests++;
-    stats.upstream_rq_pending_active.inc();
-    resources.pendingRequests++;
-    if (!pool.hasFreeConnection()) stats.upstream_rq_pending_total.inc();
     const headers = head.headers;
     headers.host = head.authority;
     if (head.upgrade !== undefined) {
@@ -225,6 +356,7 @@ class Http1Stream implements UpstreamStream {
       this.endPending();
       pool.countRequest(socket);
       if (this.done) return;
+      this.ctx.outlier?.putResult('LOCAL_ORIGIN_CONNECT_SUCCESS');
       cb.onReady(
         req,
         socket.localAddress !== undefined
@@ -255,14 +387,10 @@ class Http1Stream implements UpstreamStream {
     });
   }
 
-  private reported = false;
-
-  private report(
-    reason: Parameters<UpstreamStreamCallbacks['onReset']>[0],
-    transportFailure?: string,
-  ): void {
+  private report(reason: UpstreamResetReason, transportFailure?: string): void {
     if (this.reported) return;
     this.reported = true;
+    reportResetToOutlier(this.ctx.outlier, reason);
     this.cb.onReset(reason, transportFailure);
   }
 
@@ -276,9 +404,10 @@ class Http1Stream implements UpstreamStream {
   private finish(): void {
     if (this.done) return;
     this.done = true;
+    this.ctx.host.activeRequests--;
+    if (!this.started) return;
     this.ctx.stats.upstream_rq_active.dec();
     this.ctx.resources.requests--;
-    this.ctx.host.activeRequests--;
   }
 
   private onResponse(res: IncomingMessage): void {
@@ -291,7 +420,9 @@ class Http1Stream implements UpstreamStream {
     res.on('error', () => {
       /* reported through 'close' */
     });
-    this.cb.onHeaders(res.statusCode ?? 502, res.headers, false, res);
+    const status = res.statusCode ?? 502;
+    this.ctx.outlier?.putHttpResponseCode(status);
+    this.cb.onHeaders(status, res.headers, false, res);
   }
 
   private onError(err: Error): void {
@@ -317,7 +448,12 @@ class Http1Stream implements UpstreamStream {
   reset(): void {
     if (this.localReset) return;
     this.localReset = true;
-    if (!this.res?.complete) this.ctx.stats.upstream_rq_tx_reset.inc();
+    if (this.pool.removeWaiting(this)) {
+      this.endPending();
+      this.finish();
+      return;
+    }
+    if (!this.res?.complete && this.req) this.ctx.stats.upstream_rq_tx_reset.inc();
     this.req?.destroy();
     this.res?.destroy();
   }

@@ -2,6 +2,13 @@
 // the peer's SETTINGS_MAX_CONCURRENT_STREAMS (and the cluster's max_concurrent_streams) allow,
 // a new connection when all are full, GOAWAY draining (no new streams on a connection that
 // received one), idle_timeout, max_requests_per_connection and max_connection_duration.
+//
+// Circuit breaking as in Envoy: a stream that finds no connection with room is pending
+// (max_pending_requests → `upstream_rq_pending_overflow`, reset reason `overflow`); a new
+// connection is opened only below max_connections (else `upstream_cx_overflow`, and the stream
+// waits for room on this pool's connections, unless the pool has none at all); a stream above
+// max_requests when it would start is refused with `overflow`. Streams report their outcome to
+// the host's outlier detection monitor.
 import {
   connect as http2Connect,
   constants as h2constants,
@@ -19,7 +26,7 @@ import {
   type UpstreamStream,
   type UpstreamStreamCallbacks,
 } from './api.js';
-import type { PoolContext } from './pool-http1.js';
+import { reportResetToOutlier, type PoolContext } from './pool-http1.js';
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, HTTP2_HEADER_STATUS } =
   h2constants;
@@ -87,6 +94,7 @@ class H2Connection {
   streamEnded(): void {
     this.active--;
     if (this.active === 0) this.becameIdle();
+    this.pool.dispatch();
   }
 
   private becameIdle(): void {
@@ -121,6 +129,8 @@ export class Http2ConnectionPool implements HttpConnectionPool {
   private readonly conns: H2Connection[] = [];
   private connecting: Promise<H2Connection> | undefined;
   private closed = false;
+  /** Pending streams, in arrival order. */
+  private readonly waiting: Http2Stream[] = [];
 
   constructor(private readonly ctx: PoolContext) {}
 
@@ -128,20 +138,31 @@ export class Http2ConnectionPool implements HttpConnectionPool {
     return this.conns.length + (this.connecting ? 1 : 0);
   }
 
+  /** Streams waiting for room on a connection. */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
   newStream(head: UpstreamRequestHead, cb: UpstreamStreamCallbacks): UpstreamStream {
-    const stream = new Http2Stream(this.ctx, head, cb);
+    const stream = new Http2Stream(this, this.ctx, head, cb);
+    if (this.closed) {
+      stream.fail(new UpstreamConnectError('connection pool closed'));
+      return stream;
+    }
     const ready = this.available();
     if (ready) {
       // Reserve the slot now so that streams opened in the same tick spread correctly.
-      ready.streamStarted();
-      queueMicrotask(() => stream.start(ready, true));
-    } else {
-      this.ctx.stats.upstream_rq_pending_total.inc();
-      this.acquire().then(
-        (conn) => stream.start(conn, false),
-        (err: unknown) => stream.fail(err),
-      );
+      if (stream.attach(ready)) queueMicrotask(() => stream.start(ready));
+      return stream;
     }
+    if (!this.ctx.resources.canQueueRequest()) {
+      this.ctx.stats.upstream_rq_pending_overflow.inc();
+      stream.overflow();
+      return stream;
+    }
+    stream.beginPending();
+    this.waiting.push(stream);
+    this.maybeOpen(true);
     return stream;
   }
 
@@ -150,22 +171,46 @@ export class Http2ConnectionPool implements HttpConnectionPool {
     return undefined;
   }
 
-  private async acquire(): Promise<H2Connection> {
-    for (;;) {
-      if (this.closed) throw new UpstreamConnectError('connection pool closed');
-      const ready = this.available();
-      if (ready) return ready;
-      if (!this.connecting) {
-        const p = this.open();
-        this.connecting = p;
-        const clear = (): void => {
-          if (this.connecting === p) this.connecting = undefined;
-        };
-        p.then(clear, clear);
-      }
-      const conn = await this.connecting;
-      if (conn.capacity() > 0) return conn;
+  /** Opens a connection for the waiting streams when none is being opened and one may be. */
+  private maybeOpen(count: boolean): void {
+    if (this.connecting || this.waiting.length === 0 || this.closed) return;
+    if (!this.ctx.resources.canCreateConnection()) {
+      if (count) this.ctx.stats.upstream_cx_overflow.inc();
+      // Envoy opens one anyway when the pool has none, so that its streams cannot starve.
+      if (this.conns.length > 0) return;
     }
+    const p = this.open();
+    this.connecting = p;
+    p.then(
+      () => {
+        if (this.connecting === p) this.connecting = undefined;
+        this.dispatch();
+      },
+      (err: unknown) => {
+        if (this.connecting === p) this.connecting = undefined;
+        // Envoy purges the pending streams when a connection attempt fails.
+        for (const s of this.waiting.splice(0)) s.fail(err);
+      },
+    );
+  }
+
+  /** @internal Starts waiting streams where there is room (a stream ended, a connection opened). */
+  dispatch(): void {
+    while (this.waiting.length > 0) {
+      const conn = this.available();
+      if (!conn) break;
+      const stream = this.waiting.shift();
+      if (stream?.attach(conn)) stream.start(conn);
+    }
+    this.maybeOpen(false);
+  }
+
+  /** @internal A waiting stream was reset. */
+  removeWaiting(stream: Http2Stream): boolean {
+    const i = this.waiting.indexOf(stream);
+    if (i < 0) return false;
+    this.waiting.splice(i, 1);
+    return true;
   }
 
   private async open(): Promise<H2Connection> {
@@ -207,6 +252,7 @@ export class Http2ConnectionPool implements HttpConnectionPool {
   removeConnection(conn: H2Connection): void {
     const i = this.conns.indexOf(conn);
     if (i >= 0) this.conns.splice(i, 1);
+    if (!this.closed) this.dispatch();
   }
 
   drain(): void {
@@ -215,6 +261,8 @@ export class Http2ConnectionPool implements HttpConnectionPool {
 
   close(): void {
     this.closed = true;
+    for (const s of this.waiting.splice(0))
+      s.fail(new UpstreamConnectError('connection pool closed'));
     for (const c of [...this.conns]) c.session.destroy();
   }
 }
@@ -225,21 +273,54 @@ class Http2Stream implements UpstreamStream {
   private localReset = false;
   private reported = false;
   private complete = false;
-  private pending = true;
+  private pending = false;
+  /** Counted as a request (rq_active, max_requests, the host's activeRequests). */
+  private started = false;
   private done = false;
 
   constructor(
+    private readonly pool: Http2ConnectionPool,
     private readonly ctx: PoolContext,
     private readonly head: UpstreamRequestHead,
     private readonly cb: UpstreamStreamCallbacks,
   ) {
-    const { stats, resources, host } = ctx;
+    // LEAST_REQUEST sees the request on its host from the start, pending included.
+    ctx.host.activeRequests++;
+  }
+
+  /** @internal The stream waits for room on a connection. */
+  beginPending(): void {
+    this.pending = true;
+    this.ctx.stats.upstream_rq_pending_total.inc();
+    this.ctx.stats.upstream_rq_pending_active.inc();
+    this.ctx.resources.pendingRequests++;
+  }
+
+  /**
+   * @internal Takes a slot on `conn` (max_requests permitting: else the stream fails with
+   * `overflow` and false is returned).
+   */
+  attach(conn: H2Connection): boolean {
+    this.endPending();
+    const { stats, resources } = this.ctx;
+    if (!resources.canSendRequest()) {
+      stats.upstream_rq_pending_overflow.inc();
+      this.overflow();
+      return false;
+    }
+    conn.streamStarted();
+    this.started = true;
     stats.upstream_rq_total.inc();
     stats.upstream_rq_active.inc();
-    stats.upstream_rq_pending_active.inc();
     resources.requests++;
-    resources.pendingRequests++;
-    host.activeRequests++;
+    return true;
+  }
+
+  /** @internal Refused by a circuit breaker. */
+  overflow(): void {
+    this.endPending();
+    this.finish();
+    queueMicrotask(() => this.report('overflow'));
   }
 
   private endPending(): void {
@@ -252,14 +333,16 @@ class Http2Stream implements UpstreamStream {
   private finish(): void {
     if (this.done) return;
     this.done = true;
+    this.ctx.host.activeRequests--;
+    if (!this.started) return;
     this.ctx.stats.upstream_rq_active.dec();
     this.ctx.resources.requests--;
-    this.ctx.host.activeRequests--;
   }
 
   private report(reason: UpstreamResetReason, transportFailure?: string): void {
     if (this.reported || this.localReset) return;
     this.reported = true;
+    reportResetToOutlier(this.ctx.outlier, reason);
     this.cb.onReset(reason, transportFailure);
   }
 
@@ -267,15 +350,15 @@ class Http2Stream implements UpstreamStream {
   fail(err: unknown): void {
     this.endPending();
     this.finish();
-    if (err instanceof UpstreamConnectError)
-      this.report(err.timedOut ? 'connection_timeout' : 'connection_failure', err.reason);
-    else this.report('connection_failure', String(err));
+    queueMicrotask(() => {
+      if (err instanceof UpstreamConnectError)
+        this.report(err.timedOut ? 'connection_timeout' : 'connection_failure', err.reason);
+      else this.report('connection_failure', String(err));
+    });
   }
 
   /** @internal Opens the stream on `conn`. */
-  start(conn: H2Connection, reserved: boolean): void {
-    this.endPending();
-    if (!reserved) conn.streamStarted();
+  start(conn: H2Connection): void {
     if (this.localReset) {
       conn.streamEnded();
       this.finish();
@@ -297,8 +380,10 @@ class Http2Stream implements UpstreamStream {
       return;
     }
     this.stream = stream;
+    this.ctx.outlier?.putResult('LOCAL_ORIGIN_CONNECT_SUCCESS');
     stream.on('response', (h: IncomingHttpHeaders, flags: number) => {
       const status = Number(h[HTTP2_HEADER_STATUS]);
+      this.ctx.outlier?.putHttpResponseCode(status);
       delete h[HTTP2_HEADER_STATUS];
       const endStream = (flags & h2constants.NGHTTP2_FLAG_END_STREAM) !== 0;
       this.cb.onHeaders(status, h, endStream, stream);
@@ -336,6 +421,11 @@ class Http2Stream implements UpstreamStream {
   reset(): void {
     if (this.localReset) return;
     this.localReset = true;
+    if (this.pool.removeWaiting(this)) {
+      this.endPending();
+      this.finish();
+      return;
+    }
     // Not started yet: start() sees the reset.
     if (this.stream && !this.stream.closed) {
       this.ctx.stats.upstream_rq_tx_reset.inc();

@@ -298,6 +298,7 @@ export const SUPPORTED_FIELDS: Readonly<Record<string, MessageRow>> = {
     include_request_attempt_count: true,
     include_attempt_count_in_response: true,
     retry_policy: `${RT}RetryPolicy`,
+    per_request_buffer_limit_bytes: true,
   },
   [`${RT}Route`]: {
     name: true,
@@ -314,6 +315,7 @@ export const SUPPORTED_FIELDS: Readonly<Record<string, MessageRow>> = {
     response_headers_to_add: headers,
     response_headers_to_remove: true,
     stat_prefix: true,
+    per_request_buffer_limit_bytes: true,
   },
   [`${RT}Decorator`]: { operation: true, propagate: true },
   [`${RT}RouteMatch`]: {
@@ -565,10 +567,8 @@ export const SUPPORTED_FIELDS: Readonly<Record<string, MessageRow>> = {
     match: true,
     transport_socket: `${CORE}TransportSocket`,
   },
-  [`${CL}CircuitBreakers`]: {
-    thresholds: `${CL}CircuitBreakers.Thresholds`,
-    per_host_thresholds: `${CL}CircuitBreakers.Thresholds`,
-  },
+  // Enforced by upstream/resource-manager.ts (DEFAULT priority; routes cannot ask for HIGH).
+  [`${CL}CircuitBreakers`]: { thresholds: `${CL}CircuitBreakers.Thresholds` },
   [`${CL}CircuitBreakers.Thresholds`]: {
     priority: true,
     max_connections: true,
@@ -577,12 +577,12 @@ export const SUPPORTED_FIELDS: Readonly<Record<string, MessageRow>> = {
     max_retries: true,
     retry_budget: `${CL}CircuitBreakers.Thresholds.RetryBudget`,
     track_remaining: true,
-    max_connection_pools: true,
   },
   [`${CL}CircuitBreakers.Thresholds.RetryBudget`]: {
     budget_percent: `${TYPE}Percent`,
     min_retry_concurrency: true,
   },
+  // upstream/outlier-detection.ts.
   [`${CL}OutlierDetection`]: {
     consecutive_5xx: true,
     interval: true,
