@@ -218,7 +218,9 @@ spec:
       const t = await timed();
       return t.r.body.includes(REVIEWS_ERROR) ? t : undefined;
     });
-    assert.ok(ms < 1_900, `the page took ${Math.round(ms)} ms`);
+    // The error alone proves the timeout (a 2 s delay is within productpage's own 3 s); the
+    // bound tells the 0.5 s route timeout from productpage's 2 × 3 s.
+    assert.ok(ms < 2_900, `the page took ${Math.round(ms)} ms`);
   });
 
   test('mirroring: v1 answers, v2 gets a copy with the -shadow host', async () => {
