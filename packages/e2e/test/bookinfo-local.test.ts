@@ -2,103 +2,27 @@
 // real processes: `trellis up` (a background daemon: control plane + ingress gateway), Trellis's
 // own samples (bookinfo, helloworld, tcp-echo) deployed from their Kubernetes manifests with
 // sidecars injected, and Istio's networking YAML from ../shared/istio-samples applied unmodified.
-// Every request enters through the ingress gateway, as in Istio's tasks.
+// Every request enters through the ingress gateway, as in Istio's tasks. The same suite runs twice:
+// with explicit capture (anywhere) and with transparent capture (`--capture=transparent`: a
+// network namespace per pod and istio-iptables' rules; Linux as root with ip and iptables, as in
+// CI: there the suite FAILS, never skips, when they are missing).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readDaemonInfo, runtimePaths } from '@trellis/local';
+import { transparentPrerequisites } from '@trellis/local';
+import {
+  ISTIO,
+  SAMPLES,
+  eventually,
+  http,
+  mustTrellis,
+  startLocalMesh,
+  type LocalMesh,
+  type Reply,
+} from './local-fixture.js';
 
-const ROOT = join(import.meta.dirname, '..', '..', '..', '..');
-const TRELLIS = join(ROOT, 'packages', 'cli', 'bin', 'trellis.js');
-const SAMPLES = join(ROOT, 'samples');
-const ISTIO = join(ROOT, '..', 'shared', 'istio-samples', 'samples');
 const BOOKINFO_NET = join(ISTIO, 'bookinfo', 'networking');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function trellis(dir: string, ...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [TRELLIS, ...args, '--state-dir', dir],
-      { cwd: dir, timeout: 120_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-async function mustTrellis(dir: string, ...args: string[]): Promise<string> {
-  const r = await trellis(dir, ...args);
-  assert.equal(r.code, 0, `trellis ${args.join(' ')}: ${r.stderr.slice(0, 2000)}`);
-  return r.stdout;
-}
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-function http(
-  port: number,
-  path: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: string } = {},
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method: opts.method ?? 'GET',
-        headers: opts.headers ?? {},
-        agent: false,
-        timeout: 20_000,
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
-
-async function eventually<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  ms = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${String(last)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** The reviews version the product page shows (`data-reviews-version`), or the error text. */
 function reviewsVersion(page: Reply): string {
@@ -128,37 +52,27 @@ function tcpEcho(port: number, line: string): Promise<string> {
   });
 }
 
-describe('bookinfo, helloworld and tcp-echo on the local runtime (explicit capture)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'trellis-bookinfo-'));
+type Capture = 'explicit' | 'transparent';
+
+function bookinfoSuite(capture: Capture): void {
+  let mesh: LocalMesh;
+  let dir = '';
   let ingress = { httpPort: 0, tcpPort: 0 };
   const page = (headers: Record<string, string> = {}): Promise<Reply> =>
     http(ingress.httpPort, '/productpage', { headers });
 
   before(async () => {
-    await mustTrellis(
-      dir,
-      'up',
-      '--xds-port',
-      '0',
-      '--monitoring-port',
-      '0',
-      '--ingress-port',
-      '0',
-      '--ingress-https-port',
-      '0',
-      '--ingress-tcp-port',
-      '0',
-    );
-    const info = readDaemonInfo(runtimePaths(dir));
-    assert.ok(info?.ingress, 'the daemon records its ingress ports');
-    ingress = { httpPort: info.ingress.httpPort, tcpPort: info.ingress.tcpPort };
-    // `kubectl label namespace default istio-injection=enabled`, as a manifest.
-    const ns = join(dir, 'namespace.yaml');
-    writeFileSync(
-      ns,
-      'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: default\n  labels:\n    istio-injection: enabled\n',
-    );
-    await mustTrellis(dir, 'apply', '-f', ns);
+    if (capture === 'transparent') {
+      const { missing } = transparentPrerequisites();
+      assert.deepEqual(
+        missing,
+        [],
+        `--capture=transparent needs Linux, root, ip and iptables (CI installs iptables iproute2 and runs as root); missing: ${missing.join(', ')}`,
+      );
+    }
+    mesh = await startLocalMesh([`--capture=${capture}`]);
+    dir = mesh.dir;
+    ingress = mesh.ingress;
     await mustTrellis(
       dir,
       'apply',
@@ -180,9 +94,7 @@ describe('bookinfo, helloworld and tcp-echo on the local runtime (explicit captu
   });
 
   after(async () => {
-    const r = await trellis(dir, 'down');
-    assert.equal(r.code, 0, r.stderr);
-    rmSync(dir, { recursive: true, force: true });
+    await mesh?.down();
   });
 
   test('every workload runs with its sidecar, synced', async () => {
@@ -310,4 +222,12 @@ describe('bookinfo, helloworld and tcp-echo on the local runtime (explicit captu
     // Binomial(100, 0.2): sd = 4; 6..36 is beyond 3.5 sd either way.
     assert.ok(two >= 6 && two <= 36, `one ${one}, two ${two}`);
   });
+}
+
+describe('bookinfo, helloworld and tcp-echo on the local runtime (explicit capture)', () => {
+  bookinfoSuite('explicit');
+});
+
+describe('bookinfo, helloworld and tcp-echo on the local runtime (transparent capture)', () => {
+  bookinfoSuite('transparent');
 });

@@ -12,6 +12,12 @@ export interface AppEnvInput {
   readonly serviceAccount: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, string>>;
+  /** status.podIP (default 127.0.0.1). */
+  readonly podIP?: string;
+  /** status.hostIP (default 127.0.0.1). */
+  readonly hostIP?: string;
+  /** The address the app binds, HOST (default 127.0.0.1; 0.0.0.0 in a pod network of its own). */
+  readonly bindHost?: string;
   /** containerPort -> the port the app listens on. */
   readonly actualPorts: ReadonlyMap<number, number>;
   /** Capture variables (HTTP_PROXY ...), injected pods only. */
@@ -33,11 +39,11 @@ export function fieldRefValue(fieldPath: string, input: AppEnvInput): string | E
     case 'metadata.namespace':
       return input.namespace;
     case 'status.podIP':
-    case 'status.hostIP':
-      return '127.0.0.1';
     case 'status.podIPs':
+      return input.podIP ?? '127.0.0.1';
+    case 'status.hostIP':
     case 'status.hostIPs':
-      return '127.0.0.1';
+      return input.hostIP ?? '127.0.0.1';
     case 'spec.serviceAccountName':
       return input.serviceAccount;
     case 'spec.nodeName':
@@ -70,8 +76,8 @@ export function appEnv(input: AppEnvInput): { env: Record<string, string>; warni
   env.PATH = [...input.binDirs, env.PATH ?? ''].filter((p) => p !== '').join(delimiter);
   env.POD_NAME = input.podName;
   env.POD_NAMESPACE = input.namespace;
-  env.POD_IP = '127.0.0.1';
-  env.HOST = '127.0.0.1';
+  env.POD_IP = input.podIP ?? '127.0.0.1';
+  env.HOST = input.bindHost ?? '127.0.0.1';
   env.SERVICE_ACCOUNT = input.serviceAccount;
   const ports = input.container.ports ?? [];
   const first = ports[0];

@@ -128,41 +128,52 @@ function probePort(
 /** Runs one check: true on success (HTTP 200-399, TCP connected) within the timeout. */
 export type ProbeCheck = (target: ProbeTarget, timeoutMs: number) => Promise<boolean>;
 
-export const networkCheck: ProbeCheck = (target, timeoutMs) => {
-  if (target.kind === 'started') return Promise.resolve(true);
-  return new Promise<boolean>((resolve) => {
-    if (target.kind === 'tcp') {
-      const s = connect({ host: '127.0.0.1', port: target.port });
-      const done = (ok: boolean): void => {
-        s.destroy();
-        resolve(ok);
-      };
-      s.setTimeout(timeoutMs, () => done(false));
-      s.once('connect', () => done(true));
-      s.once('error', () => done(false));
-      return;
-    }
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: target.port,
-        path: target.path,
-        method: 'GET',
-        headers: { 'user-agent': 'kube-probe/1.30', ...target.headers },
-        timeout: timeoutMs,
-        agent: false,
-      },
-      (res) => {
-        res.resume();
-        const code = res.statusCode ?? 0;
-        resolve(code >= 200 && code < 400);
-      },
-    );
-    req.once('timeout', () => req.destroy(new Error('timeout')));
-    req.once('error', () => resolve(false));
-    req.end();
-  });
-};
+/**
+ * The network check against `host` (the pod's address), from `localAddress` when given
+ * (transparent capture: a source the pod's iptables rules do not capture).
+ */
+export function networkCheckVia(host: string, localAddress?: string): ProbeCheck {
+  const from = localAddress !== undefined ? { localAddress } : {};
+  return (target, timeoutMs) => {
+    if (target.kind === 'started') return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      if (target.kind === 'tcp') {
+        const s = connect({ host, port: target.port, ...from });
+        const done = (ok: boolean): void => {
+          s.destroy();
+          resolve(ok);
+        };
+        s.setTimeout(timeoutMs, () => done(false));
+        s.once('connect', () => done(true));
+        s.once('error', () => done(false));
+        return;
+      }
+      const req = request(
+        {
+          host,
+          port: target.port,
+          path: target.path,
+          method: 'GET',
+          headers: { 'user-agent': 'kube-probe/1.30', ...target.headers },
+          timeout: timeoutMs,
+          agent: false,
+          ...from,
+        },
+        (res) => {
+          res.resume();
+          const code = res.statusCode ?? 0;
+          resolve(code >= 200 && code < 400);
+        },
+      );
+      req.once('timeout', () => req.destroy(new Error('timeout')));
+      req.once('error', () => resolve(false));
+      req.end();
+    });
+  };
+}
+
+/** The check of pods on 127.0.0.1. */
+export const networkCheck: ProbeCheck = networkCheckVia('127.0.0.1');
 
 export interface ProberOptions {
   readonly spec: ReadinessSpec;

@@ -10,7 +10,12 @@ import { NotFoundError } from '@trellis/core';
 import type { ConfigStore } from '@trellis/config';
 import { appEnv, expand } from './app-env.js';
 import type { BackoffOptions } from './backoff.js';
-import type { CaptureMode, SidecarPorts } from './capture.js';
+import {
+  ISTIO_SIDECAR_PORTS,
+  type CaptureMode,
+  type PodSandbox,
+  type SidecarPorts,
+} from './capture.js';
 import { ContainerRunner } from './container-runner.js';
 import { resolveExecutable } from './executable.js';
 import type { PortAllocator } from './ports.js';
@@ -80,6 +85,8 @@ export interface ReplicaStatusView {
   readonly status: string;
   readonly restarts: number;
   readonly ports: Readonly<Record<string, number>>;
+  /** status.podIP once the pod has a network. */
+  readonly podIP?: string;
   readonly containers: readonly Record<string, unknown>[];
   readonly pids: Readonly<Record<string, number>>;
 }
@@ -94,6 +101,10 @@ export class Replica {
   /** containerPort -> app port */
   readonly #appPorts = new Map<number, number>();
   #sidecarPorts: SidecarPorts | undefined;
+  #sandbox: PodSandbox | undefined;
+  /** Ports taken from the allocator (given back when the pod stops). */
+  readonly #allocated: number[] = [];
+  #starting: Promise<void> = Promise.resolve();
   #phase: 'Pending' | 'Running' | 'Terminating' | 'Stopped' = 'Pending';
   #startTime: string | undefined;
   #appsStarted = false;
@@ -148,9 +159,24 @@ export class Replica {
     );
   }
 
-  /** Allocates ports, writes the Pod, starts the sidecar (then the apps once it is ready). */
-  async start(): Promise<void> {
+  /**
+   * Sets up the pod's network, allocates ports, writes the Pod, starts the sidecar (then the
+   * apps once it is ready).
+   */
+  start(): Promise<void> {
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     try {
+      this.#sandbox = await this.#d.capture.sandbox({
+        namespace: this.namespace,
+        name: this.name,
+        injected: this.injected,
+        kind: this.pod.kind,
+      });
+      if (this.terminating) return;
       await this.#allocatePorts();
       this.#buildRunners();
     } catch (e) {
@@ -160,8 +186,9 @@ export class Replica {
         error: this.#error,
       });
     }
+    if (this.terminating) return;
     await this.#write();
-    if (this.#error !== undefined) return;
+    if (this.#error !== undefined || this.terminating) return;
     this.#startTime = new Date(this.#d.now()).toISOString();
     this.#phase = 'Running';
     if (this.#proxy) this.#proxy.start();
@@ -169,29 +196,37 @@ export class Replica {
     this.#changed();
   }
 
+  async #allocate(): Promise<number> {
+    const p = await this.#d.ports.allocate();
+    this.#allocated.push(p);
+    return p;
+  }
+
   async #allocatePorts(): Promise<void> {
-    const { ports } = this.#d;
     if (this.pod.kind === 'gateway') {
       this.#sidecarPorts = {
-        admin: await ports.allocate(),
-        status: await ports.allocate(),
+        admin: await this.#allocate(),
+        status: await this.#allocate(),
         httpProxy: 0,
         inbound: new Map(),
       };
       return;
     }
+    // A pod with a network of its own listens on its ports as declared, the sidecar on Istio's.
+    const own = this.#sandbox?.ownNetwork === true;
     const spec = this.pod.template.spec;
     for (const c of spec?.containers ?? [])
       for (const p of c.ports ?? [])
         if (!this.#appPorts.has(p.containerPort))
-          this.#appPorts.set(p.containerPort, await ports.allocate());
-    if (this.pod.injected) {
+          this.#appPorts.set(p.containerPort, own ? p.containerPort : await this.#allocate());
+    if (this.pod.injected && own) this.#sidecarPorts = ISTIO_SIDECAR_PORTS;
+    else if (this.pod.injected) {
       const inbound = new Map<number, number>();
-      for (const cp of this.#appPorts.keys()) inbound.set(cp, await ports.allocate());
+      for (const cp of this.#appPorts.keys()) inbound.set(cp, await this.#allocate());
       this.#sidecarPorts = {
-        admin: await ports.allocate(),
-        status: await ports.allocate(),
-        httpProxy: await ports.allocate(),
+        admin: await this.#allocate(),
+        status: await this.#allocate(),
+        httpProxy: await this.#allocate(),
         inbound,
       };
     }
@@ -205,22 +240,16 @@ export class Replica {
     );
   }
 
-  #allPorts(): number[] {
-    const s = this.#sidecarPorts;
-    return [
-      ...this.#appPorts.values(),
-      ...(s ? [s.admin, s.status, s.httpProxy, ...s.inbound.values()].filter((p) => p > 0) : []),
-    ];
-  }
-
   #buildRunners(): void {
     const d = this.#d;
+    const sb = this.#sandbox!;
     const podKey = `${this.namespace}/${this.name}`;
+    const check = d.check ?? sb.check;
     const deps = {
       table: d.table,
       timers: d.timers,
       ...(d.backoff ? { backoff: d.backoff } : {}),
-      ...(d.check ? { check: d.check } : {}),
+      ...(check ? { check } : {}),
       now: d.now,
       onChange: () => this.#changed(),
     };
@@ -236,7 +265,7 @@ export class Replica {
         '--pod',
         `${this.name}.${this.namespace}`,
         '--ip',
-        '127.0.0.1',
+        sb.ip,
         '--xds-address',
         d.xdsAddress(),
         ...labels,
@@ -246,9 +275,9 @@ export class Replica {
         String(s.admin),
         '--status-port',
         String(s.status),
-        ...(gateway ? [] : ['--http-proxy-port', String(s.httpProxy)]),
+        ...(s.httpProxy > 0 ? ['--http-proxy-port', String(s.httpProxy)] : []),
         '--access-log',
-        logFile,
+        sb.proxyAccessLog(logFile),
         '--drain-time',
         String(d.proxyDrainMs),
       ];
@@ -270,7 +299,7 @@ export class Replica {
           role: gateway ? 'gateway' : 'proxy',
           pod: podKey,
           image: 'trellis/proxy',
-          command: () => ({ file: process.execPath, args }),
+          command: () => sb.exec({ file: process.execPath, args }, 'proxy'),
           env: {
             ...definedOnly(d.baseEnv),
             ...(gateway ? {} : d.capture.sidecarEnv()),
@@ -303,6 +332,9 @@ export class Replica {
         serviceAccount: this.serviceAccount,
         labels: this.#labels,
         annotations: this.#annotations,
+        podIP: sb.ip,
+        hostIP: sb.hostIP,
+        bindHost: sb.bindHost,
         actualPorts: this.#appPorts,
         captureEnv: s ? d.capture.appEnv(s) : {},
         baseEnv: d.baseEnv,
@@ -318,7 +350,10 @@ export class Replica {
             role: 'app',
             pod: podKey,
             image: c.image ?? '',
-            command: () => commandOf(c, env, cwd),
+            command: () => {
+              const cmd = commandOf(c, env, cwd);
+              return cmd instanceof Error ? cmd : sb.exec(cmd, 'app');
+            },
             env,
             cwd,
             logFile:
@@ -357,10 +392,20 @@ export class Replica {
   }
 
   async #stop(): Promise<void> {
+    if (this.#phase !== 'Stopped') this.#phase = 'Terminating';
+    await this.#starting.catch(() => undefined);
     await this.stopApps();
     await this.#proxy?.stop();
     this.#phase = 'Stopped';
-    this.#d.ports.release(...this.#allPorts());
+    this.#d.ports.release(...this.#allocated);
+    try {
+      await this.#sandbox?.release();
+    } catch (e) {
+      this.#d.log('warn', 'cannot remove the pod network', {
+        pod: `${this.namespace}/${this.name}`,
+        error: errorMessage(e),
+      });
+    }
     await this.#writes;
     this.#deleted = true;
     try {
@@ -434,11 +479,13 @@ export class Replica {
             ],
           };
     const started = this.#phase === 'Running' || this.#phase === 'Terminating';
+    const hostIP = this.#sandbox?.hostIP ?? '127.0.0.1';
+    const podIP = this.#sandbox?.ip;
     const status: Record<string, unknown> = {
       phase: this.#error !== undefined ? 'Failed' : started ? 'Running' : 'Pending',
-      hostIP: '127.0.0.1',
-      hostIPs: [{ ip: '127.0.0.1' }],
-      ...(started ? { podIP: '127.0.0.1', podIPs: [{ ip: '127.0.0.1' }] } : {}),
+      hostIP,
+      hostIPs: [{ ip: hostIP }],
+      ...(started && podIP !== undefined ? { podIP, podIPs: [{ ip: podIP }] } : {}),
       ...(this.#startTime ? { startTime: this.#startTime } : {}),
       ...(this.#error !== undefined ? { reason: 'Failed', message: this.#error } : {}),
       conditions: [
@@ -515,6 +562,7 @@ export class Replica {
       status,
       restarts: containers.reduce((n, c) => n + c.restartCount, 0),
       ports,
+      ...(this.#sandbox ? { podIP: this.#sandbox.ip } : {}),
       containers: containers.map((c) => c.status()),
       pids,
       ...(this.#error !== undefined ? { message: this.#error } : {}),

@@ -39,7 +39,7 @@ export function podLogPath(
   return join(paths.logsDir, namespace, pod, `${container}.log`);
 }
 
-export type CaptureModeName = 'explicit';
+export type CaptureModeName = 'explicit' | 'transparent';
 
 /** runtime/daemon.json */
 export interface DaemonInfo {
@@ -57,6 +57,12 @@ export interface DaemonInfo {
   };
   readonly egress?: boolean;
   readonly capture: CaptureModeName;
+  /** Transparent capture: the runtime's bridge, its subnet and the host's address on it. */
+  readonly network?: {
+    readonly bridge: string;
+    readonly subnet: string;
+    readonly hostIP: string;
+  };
   /** 'starting' until the control plane and gateways are ready. */
   readonly state: 'starting' | 'running' | 'stopping';
 }

@@ -16,7 +16,14 @@ import {
 import { keyOf, openFileStore, type ConfigStore } from '@trellis/config';
 import { ControlPlane, syncStatuses } from '@trellis/control-plane';
 import type { BackoffOptions } from './backoff.js';
-import { explicitCapture } from './capture.js';
+import { explicitCapture, transparentCapture, type CaptureMode } from './capture.js';
+import { ClusterIpTable, ServiceAddressController } from './cluster-ips.js';
+import {
+  TransparentCaptureUnavailableError,
+  TransparentNetwork,
+  removeNetworkLeftovers,
+  transparentPrerequisites,
+} from './netns.js';
 import { callControlApi, startControlApi, type ControlApi } from './control-api.js';
 import { podName, podTemplateHash } from './pod-naming.js';
 import { PortAllocator, PortInUseError, checkPortFree } from './ports.js';
@@ -29,6 +36,7 @@ import {
   removeFile,
   runtimePaths,
   writeJsonAtomic,
+  type CaptureModeName,
   type DaemonInfo,
   type RuntimePaths,
 } from './runtime-files.js';
@@ -61,6 +69,11 @@ export interface RuntimeOptions {
   /** false: no ingress gateway. */
   readonly ingress?: IngressOptions | false;
   readonly egress?: boolean;
+  /**
+   * How pods' traffic reaches their sidecars (default explicit). `transparent` (Linux, root,
+   * ip and iptables): a network namespace per pod and istio-iptables' REDIRECT rules.
+   */
+  readonly capture?: CaptureModeName;
   /** PATH entries put first for apps. */
   readonly binDirs?: readonly string[];
   readonly baseEnv?: Readonly<Record<string, string | undefined>>;
@@ -88,6 +101,12 @@ export class AlreadyRunningError extends TrellisError {
 }
 
 const CONTROL_PLANE_NAME = 'trellis-control-plane';
+
+/** Transparent capture: the pod network and the cluster IP allocator. */
+interface NetworkParts {
+  readonly network: TransparentNetwork;
+  services: ServiceAddressController | undefined;
+}
 
 /** Gateway Service ports: Istio's ingress gateway Service (80 http2, 443 https, 31400 tcp). */
 function gatewayService(
@@ -142,6 +161,7 @@ export class LocalRuntime {
   readonly gateways: readonly Replica[];
   readonly #api: ControlApi;
   readonly #table: ProcessTable;
+  readonly #net: NetworkParts | undefined;
   readonly #log: LogFn;
   #info: DaemonInfo;
   #stopping: Promise<void> | undefined;
@@ -158,6 +178,7 @@ export class LocalRuntime {
     table: ProcessTable,
     info: DaemonInfo,
     log: LogFn,
+    net: NetworkParts | undefined,
   ) {
     this.paths = paths;
     this.store = store;
@@ -168,6 +189,7 @@ export class LocalRuntime {
     this.#table = table;
     this.#info = info;
     this.#log = log;
+    this.#net = net;
     this.#done = new Promise((r) => (this.#resolveDone = r));
   }
 
@@ -182,6 +204,13 @@ export class LocalRuntime {
 
   static async start(opts: RuntimeOptions): Promise<LocalRuntime> {
     const log: LogFn = opts.log ?? (() => {});
+    const captureName: CaptureModeName = opts.capture ?? 'explicit';
+    const prerequisites =
+      captureName === 'transparent'
+        ? transparentPrerequisites(opts.baseEnv ?? process.env)
+        : undefined;
+    if (prerequisites && !prerequisites.tools)
+      throw new TransparentCaptureUnavailableError(prerequisites.missing);
     const paths = runtimePaths(opts.stateDir);
     mkdirSync(paths.runtimeDir, { recursive: true });
     mkdirSync(paths.logsDir, { recursive: true });
@@ -194,6 +223,9 @@ export class LocalRuntime {
       log('warn', 'stopped processes left by a previous run', {
         processes: leftovers.map((r) => `${r.role} ${r.pod} (pid ${r.identity.pid})`),
       });
+    const netLeft = await removeNetworkLeftovers(opts.stateDir, paths.runtimeDir);
+    if (netLeft.length > 0)
+      log('warn', 'removed the pod network left by a previous run', { removed: netLeft });
     removeFile(paths.daemonFile);
     // Claim the state directory: exactly one of two concurrent `up`s creates daemon.json.
     const self = identityOf(process.pid);
@@ -204,7 +236,7 @@ export class LocalRuntime {
       controlPort: 0,
       xdsPort: 0,
       monitoringPort: 0,
-      capture: 'explicit',
+      capture: captureName,
       state: 'starting',
     };
     try {
@@ -239,7 +271,25 @@ export class LocalRuntime {
             tcpPort: ingress.tcpPort ?? 31400,
           }
         : undefined;
-      await checkPortFree(xdsPort, 'xDS', '--xds-port');
+      // Transparent capture: the bridge first; pods reach xDS on the host's bridge address.
+      let net: NetworkParts | undefined;
+      if (prerequisites?.tools) {
+        const network = await TransparentNetwork.create({
+          stateDir: opts.stateDir,
+          runtimeDir: paths.runtimeDir,
+          tools: prerequisites.tools,
+          log,
+        });
+        cleanups.push(() => network.close());
+        net = { network, services: undefined };
+        log('info', 'pod network ready', {
+          bridge: network.bridge,
+          subnet: network.subnet,
+          host: network.hostIP,
+        });
+      }
+      const xdsHost = net?.network.hostIP ?? '127.0.0.1';
+      await checkPortFree(xdsPort, 'xDS', '--xds-port', xdsHost);
       await checkPortFree(monitoringPort, 'control plane monitoring', '--monitoring-port');
       if (ingressPorts) {
         await checkPortFree(ingressPorts.httpPort, 'ingress gateway http', '--ingress-port');
@@ -254,11 +304,23 @@ export class LocalRuntime {
       cleanups.push(() => store.close());
       const stale = await deleteRuntimePods(store);
       if (stale > 0) log('info', 'removed pods of a previous run from the store', { pods: stale });
+      if (net) {
+        const { network } = net;
+        const services = new ServiceAddressController({
+          store,
+          table: new ClusterIpTable(join(paths.runtimeDir, 'cluster-ips.json')),
+          onChange: (list) => network.setServices(list),
+          log,
+        });
+        await services.start();
+        cleanups.push(() => services.close());
+        net.services = services;
+      }
       let cp: ControlPlane;
       try {
         cp = await ControlPlane.start({
           store,
-          xdsAddress: `127.0.0.1:${xdsPort}`,
+          xdsAddress: `${xdsHost}:${xdsPort}`,
           monitoringHost: '127.0.0.1',
           monitoringPort,
           ...(opts.debounce ? { debounce: opts.debounce } : {}),
@@ -274,6 +336,7 @@ export class LocalRuntime {
       const table = new ProcessTable(paths.processesFile);
       const ports = new PortAllocator();
       const timers = opts.timers ?? systemTimers;
+      const capture: CaptureMode = net ? transparentCapture(net.network) : explicitCapture;
       const deps: Omit<ReplicaDeps, 'onChange'> = {
         store,
         table,
@@ -281,9 +344,9 @@ export class LocalRuntime {
         paths,
         timers,
         now: () => Date.now(),
-        capture: explicitCapture,
+        capture,
         trellisBin: opts.trellisBin,
-        xdsAddress: () => `127.0.0.1:${cp.xdsPort}`,
+        xdsAddress: () => `${xdsHost}:${cp.xdsPort}`,
         binDirs: opts.binDirs ?? [],
         baseEnv: opts.baseEnv ?? process.env,
         cwd: dirname(opts.stateDir),
@@ -364,13 +427,34 @@ export class LocalRuntime {
         monitoringPort: cp.monitoringPort,
         ...(ingressPorts ? { ingress: { httpPort, httpsPort, tcpPort } } : {}),
         egress: opts.egress === true,
+        ...(net
+          ? {
+              network: {
+                bridge: net.network.bridge,
+                subnet: net.network.subnet,
+                hostIP: net.network.hostIP,
+              },
+            }
+          : {}),
         state: 'running',
       };
-      const rt = new LocalRuntime(paths, store, cp, controller, gateways, api, table, info, log);
+      const rt = new LocalRuntime(
+        paths,
+        store,
+        cp,
+        controller,
+        gateways,
+        api,
+        table,
+        info,
+        log,
+        net,
+      );
       self.rt = rt;
       writeJsonAtomic(paths.daemonFile, info);
       log('info', 'Trellis runtime ready', {
-        xds: `127.0.0.1:${info.xdsPort}`,
+        capture: captureName,
+        xds: `${xdsHost}:${info.xdsPort}`,
         monitoring: `127.0.0.1:${info.monitoringPort}`,
         control: `127.0.0.1:${info.controlPort}`,
       });
@@ -430,6 +514,8 @@ export class LocalRuntime {
       writeJsonAtomic(this.paths.daemonFile, this.#info);
       await this.controller.close();
       await Promise.all(this.gateways.map((g) => g.stop()));
+      await this.#net?.services?.close();
+      await this.#net?.network.close();
       await this.cp.close();
       await deleteRuntimePods(this.store).catch(() => 0);
       await this.store.close();
@@ -483,6 +569,8 @@ export interface StopResult {
   readonly leftovers: readonly ProcessRecord[];
   /** Pods of a killed run removed from the store. */
   readonly stalePods: number;
+  /** What a killed run left of its pod network (transparent capture), removed. */
+  readonly network: readonly string[];
 }
 
 /**
@@ -507,6 +595,7 @@ export async function stopRuntime(stateDir: string, timeoutMs = 60_000): Promise
     if (isAlive(info.identity)) signalTree(info.pid, 'SIGKILL');
   }
   const leftovers = await killLeftovers(paths.processesFile);
+  const network = await removeNetworkLeftovers(stateDir, paths.runtimeDir);
   let stalePods = 0;
   if (info || leftovers.length > 0) {
     const store = await openFileStore(stateDir);
@@ -517,5 +606,5 @@ export async function stopRuntime(stateDir: string, timeoutMs = 60_000): Promise
     }
   }
   removeFile(paths.daemonFile);
-  return { daemon, leftovers, stalePods };
+  return { daemon, leftovers, stalePods, network };
 }

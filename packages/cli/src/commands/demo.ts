@@ -41,6 +41,12 @@ const FLAGS: readonly FlagSpec[] = [
     help: `passed to 'trellis up --${name}'`,
   })),
   {
+    name: 'capture',
+    type: 'string',
+    value: 'MODE',
+    help: "passed to 'trellis up --capture' (explicit, the default, or transparent)",
+  },
+  {
     name: 'timeout',
     type: 'string',
     value: 'SECONDS',
@@ -104,7 +110,11 @@ export const demoCommand: Command = {
     'until the product page answers through the ingress gateway, then prints what to try next.\n' +
     "Stop everything with 'trellis down'.",
   flags: FLAGS,
-  examples: ['trellis demo', 'trellis demo --ingress-port 9080'],
+  examples: [
+    'trellis demo',
+    'trellis demo --ingress-port 9080',
+    'sudo trellis demo --capture transparent',
+  ],
   async run(args, ctx) {
     const { io } = ctx;
     const timeoutText = flagString(args, 'timeout') ?? '120';
@@ -124,7 +134,7 @@ export const demoCommand: Command = {
 
     io.stdout('==> starting the mesh (trellis up)\n');
     const upArgs: string[] = [];
-    for (const f of UP_FLAGS) {
+    for (const f of [...UP_FLAGS, 'capture']) {
       const v = flagString(args, f);
       if (v !== undefined) upArgs.push(`--${f}`, v);
     }

@@ -16,6 +16,7 @@ export const statusCommand: Command = {
     'RunContainerError, Terminating), RESTARTS, the local PORTS (app:PORT is where the app\n' +
     'listens, inbound:PORT the sidecar port peers dial, proxy the HTTP proxy the app uses,\n' +
     "admin the proxy's admin endpoint) and SYNC, the proxy's xDS state as proxy-status words it.\n" +
+    "With --capture=transparent an IP column shows each pod's own address.\n" +
     'Exits with 1 when no runtime is running.',
   flags: [
     {
@@ -41,8 +42,11 @@ export const statusCommand: Command = {
       io.stdout(JSON.stringify(report, null, 2) + '\n');
       return 0;
     }
+    // Transparent capture: every pod has an address of its own (the IP column).
+    const ips = report.daemon.capture === 'transparent';
+    const ip = (v: string | undefined): string[] => (ips ? [v ?? '-'] : []);
     const rows: string[][] = [
-      ['NAMESPACE', 'NAME', 'READY', 'STATUS', 'RESTARTS', 'PORTS', 'SYNC'],
+      ['NAMESPACE', 'NAME', 'READY', 'STATUS', 'RESTARTS', ...ip('IP'), 'PORTS', 'SYNC'],
     ];
     for (const c of report.components)
       rows.push([
@@ -51,6 +55,7 @@ export const statusCommand: Command = {
         c.ready,
         c.status,
         String(c.restarts),
+        ...ip(report.daemon.network?.hostIP),
         formatPorts(c.ports),
         '-',
       ]);
@@ -61,6 +66,7 @@ export const statusCommand: Command = {
         p.ready,
         p.status,
         String(p.restarts),
+        ...ip(p.podIP),
         formatPorts(p.ports),
         p.sync,
       ]);

@@ -6,10 +6,13 @@ import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import {
   AlreadyRunningError,
   LocalRuntime,
+  TransparentCaptureUnavailableError,
+  transparentPrerequisites,
   callControlApi,
   readDaemonInfo,
   runningDaemon,
   runtimePaths,
+  type CaptureModeName,
   type DaemonInfo,
   type StatusReport,
 } from '@trellis/local';
@@ -32,6 +35,21 @@ function portFlag(args: ParsedArgs, name: string): number | undefined {
   return n;
 }
 
+/** `--capture` (default explicit); transparent is checked here so nothing starts without it. */
+function captureFlag(
+  args: ParsedArgs,
+  env: Readonly<Record<string, string | undefined>>,
+): CaptureModeName {
+  const v = flagString(args, 'capture') ?? 'explicit';
+  if (v !== 'explicit' && v !== 'transparent')
+    throw new UsageError(`--capture must be explicit or transparent, not ${JSON.stringify(v)}`);
+  if (v === 'transparent') {
+    const { missing } = transparentPrerequisites(env);
+    if (missing.length > 0) throw new TransparentCaptureUnavailableError(missing);
+  }
+  return v;
+}
+
 const PORT_FLAGS = [
   'xds-port',
   'monitoring-port',
@@ -42,8 +60,12 @@ const PORT_FLAGS = [
 
 function summary(info: DaemonInfo, dir: string): string {
   const lines = [
-    `control plane: xDS 127.0.0.1:${info.xdsPort}, monitoring http://127.0.0.1:${info.monitoringPort}`,
+    `control plane: xDS ${info.network?.hostIP ?? '127.0.0.1'}:${info.xdsPort}, monitoring http://127.0.0.1:${info.monitoringPort}`,
   ];
+  if (info.network)
+    lines.push(
+      `capture: transparent (pods on ${info.network.subnet}, bridge ${info.network.bridge}; Services resolve to cluster IPs)`,
+    );
   if (info.ingress)
     lines.push(
       `ingress gateway: http://127.0.0.1:${info.ingress.httpPort} (port 80), https 127.0.0.1:${info.ingress.httpsPort} (port 443)`,
@@ -97,6 +119,7 @@ async function foreground(args: ParsedArgs, io: Io, dir: string): Promise<number
         : {}),
       ingress,
       egress: flagBool(args, 'egress'),
+      capture: captureFlag(args, io.env),
       baseEnv: Object.fromEntries(Object.entries(io.env).filter(([k]) => k !== DAEMON_ENV)),
       log,
     });
@@ -127,6 +150,7 @@ async function background(args: ParsedArgs, io: Io, dir: string): Promise<number
   }
   if (flagBool(args, 'no-ingress')) passthrough.push('--no-ingress');
   if (flagBool(args, 'egress')) passthrough.push('--egress');
+  passthrough.push('--capture', captureFlag(args, io.env));
   const fd = openSync(paths.daemonLog, 'a');
   const child = spawn(
     process.execPath,
@@ -189,7 +213,7 @@ export const upCommand: Command = {
   name: 'up',
   summary: 'Start the local mesh: control plane, ingress gateway and the Deployments of the store',
   usage:
-    'trellis up [--foreground] [--xds-port N] [--monitoring-port N] [--ingress-port N] [--no-ingress] [--egress]',
+    'trellis up [--foreground] [--capture explicit|transparent] [--xds-port N] [--monitoring-port N] [--ingress-port N] [--no-ingress] [--egress]',
   description:
     'Starts the Trellis runtime for the state directory: the control plane (xDS on 15010, monitoring\n' +
     'on 15014), an ingress gateway (istio: ingressgateway) whose Service maps Gateway port 80 to\n' +
@@ -197,9 +221,19 @@ export const upCommand: Command = {
     "command of every Deployment's containers as local processes, with a sidecar where Istio's\n" +
     'injection rules say so (namespace label istio-injection=enabled). Runs in the background\n' +
     'unless --foreground; prints where everything listens once ready. Port 0 picks free ports.\n' +
+    'Capture: explicit (default, anywhere) hands apps their sidecar as HTTP_PROXY; transparent\n' +
+    '(Linux as root, needs ip and iptables) gives each pod a network namespace and address,\n' +
+    'resolves Service names to cluster IPs and redirects traffic to the sidecar as istio-iptables does.\n' +
     'Running `up` again while it runs only says so.',
   flags: [
     { name: 'foreground', type: 'bool', help: 'run in this process until interrupted' },
+    {
+      name: 'capture',
+      type: 'string',
+      value: 'MODE',
+      choices: ['explicit', 'transparent'],
+      help: 'how pods reach their sidecars: explicit (default) or transparent (Linux, root)',
+    },
     { name: 'xds-port', type: 'string', value: 'N', help: 'xDS port (default 15010)' },
     {
       name: 'monitoring-port',
@@ -231,11 +265,13 @@ export const upCommand: Command = {
   examples: [
     'trellis up',
     'trellis up --ingress-port 9080 --egress',
+    'sudo trellis up --capture=transparent',
     'trellis up --foreground --xds-port 0 --monitoring-port 0 --ingress-port 0',
   ],
   async run(args, { io }) {
     if (args.positional.length > 0) throw new UsageError('up takes no arguments');
     for (const f of PORT_FLAGS) portFlag(args, f);
+    captureFlag(args, io.env);
     const dir = stateDirOf(args, io);
     if (flagBool(args, 'foreground')) return foreground(args, io, dir);
     const running = runningDaemon(dir);
