@@ -21,6 +21,11 @@ export interface LbSettings {
   readonly panicThreshold: number;
   /** common_lb_config.locality_weighted_lb_config is set. */
   readonly localityWeighted: boolean;
+  /**
+   * zone_aware_lb_config.fail_traffic_on_panic: a level in panic gets no host instead of all of
+   * its hosts (ROUND_ROBIN, LEAST_REQUEST and RANDOM only, as in Envoy).
+   */
+  readonly failTrafficOnPanic: boolean;
   /** least_request_lb_config.choice_count (default 2). */
   readonly choiceCount: number;
   /** least_request_lb_config.active_request_bias (default 1.0). */
@@ -57,7 +62,7 @@ interface ConsistentHashingLbConfig {
 }
 interface LocalityLbConfig {
   localityWeightedLbConfig?: object;
-  zoneAwareLbConfig?: object;
+  zoneAwareLbConfig?: { failTrafficOnPanic?: boolean };
 }
 interface PolicyConfig {
   '@type'?: string;
@@ -94,6 +99,7 @@ export function lbSettingsOf(cluster: Cluster): { settings: LbSettings; problems
   const common = cluster.commonLbConfig;
   let policy: LbPolicyName = 'ROUND_ROBIN';
   let localityWeighted = common?.localityWeightedLbConfig !== undefined;
+  let failTrafficOnPanic = common?.zoneAwareLbConfig?.failTrafficOnPanic === true;
   let choiceCount = 2;
   let activeRequestBias = 1;
   let slowStartConfig: SlowStartConfig | undefined;
@@ -157,6 +163,9 @@ export function lbSettingsOf(cluster: Cluster): { settings: LbSettings; problems
       const path = `load_balancing_policy(${name})`;
       if (chosen.localityLbConfig?.localityWeightedLbConfig !== undefined) localityWeighted = true;
       if (chosen.localityWeightedLbConfig !== undefined) localityWeighted = true;
+      if (chosen.localityLbConfig?.zoneAwareLbConfig?.failTrafficOnPanic === true) {
+        failTrafficOnPanic = true;
+      }
       if (chosen.choiceCount !== undefined) choiceCount = chosen.choiceCount;
       if (chosen.activeRequestBias?.defaultValue !== undefined) {
         activeRequestBias = chosen.activeRequestBias.defaultValue;
@@ -259,6 +268,7 @@ export function lbSettingsOf(cluster: Cluster): { settings: LbSettings; problems
       policy,
       panicThreshold: Math.min(100, Math.max(0, panicThreshold)),
       localityWeighted,
+      failTrafficOnPanic,
       choiceCount,
       activeRequestBias,
       slowStart,

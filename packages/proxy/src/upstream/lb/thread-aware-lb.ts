@@ -1,11 +1,20 @@
 // The common part of RING_HASH and MAGLEV (Envoy's ThreadAwareLoadBalancerBase): per priority
-// level, host weights (times locality weights when locality weighted balancing is on) are
-// normalized to sum to 1 over the level's healthy hosts (all hosts in panic mode) and a lookup
+// level, host weights (times effective locality weights when locality weighted balancing is on)
+// are normalized to sum to 1 over the level's healthy hosts (all hosts in panic mode) and a lookup
 // structure is built from them; a request's 64-bit hash picks the priority (hash % 100 against
 // the priority load) and then the host. Without a hash a random one is used. `avoid` asks the
 // structure for alternative hosts (attempt 1, 2, ...) and then keeps the last choice.
+// Two departures from Envoy's code, towards its documented semantics and our other balancers:
+// locality shares are effective weights (Envoy's hashing balancers use the raw ones), and when
+// the priority load sends the hash to a level's degraded hosts, a second structure built over
+// them answers (Envoy's only covers healthy hosts and so finds no host there).
 import type { Counter } from '../../observability/stats-api.js';
-import type { Host, LevelView, PrioritySet } from './host-set.js';
+import {
+  DEFAULT_OVERPROVISIONING_FACTOR,
+  type Host,
+  type LevelView,
+  type PrioritySet,
+} from './host-set.js';
 import type { LbSettings } from './lb-config.js';
 import {
   choosePriority,
@@ -29,6 +38,14 @@ export interface HashTable {
   chooseHost(hi: number, lo: number, attempt: number): Host | undefined;
 }
 
+/** The lookup structures of one level. */
+interface LevelTables {
+  /** Over the healthy hosts (every host in panic mode). */
+  readonly main: HashTable | undefined;
+  /** Over the degraded hosts, when the level has some and is not in panic. */
+  readonly degraded: HashTable | undefined;
+}
+
 const MASK32 = 0xffff_ffffn;
 const TWO32_MOD_100 = 96; // 2^32 % 100
 
@@ -39,7 +56,7 @@ export abstract class ThreadAwareLoadBalancer implements LoadBalancer {
   private readonly panicCounter: Counter | undefined;
   private builtVersion = -1;
   private load: PriorityLoad | undefined;
-  private tables: (HashTable | undefined)[] = [];
+  private tables: LevelTables[] = [];
 
   constructor(hostSet: PrioritySet, settings: LbSettings, deps: LbDeps) {
     this.hostSet = hostSet;
@@ -67,9 +84,12 @@ export abstract class ThreadAwareLoadBalancer implements LoadBalancer {
       lo = this.random.nextUint32();
     }
     const load = this.load!;
-    const priority = choosePriority(((hi % 100) * TWO32_MOD_100 + (lo % 100)) % 100, load) >> 1;
+    const chosen = choosePriority(((hi % 100) * TWO32_MOD_100 + (lo % 100)) % 100, load);
+    const priority = chosen >> 1;
     if (load.panic[priority] === true) this.panicCounter?.inc();
-    const table = this.tables[priority];
+    const tables = this.tables[priority];
+    // A level in panic answers from all of its hosts, whichever of its loads was chosen.
+    const table = ((chosen & 1) === 1 ? tables?.degraded : undefined) ?? tables?.main;
     if (!table) return undefined;
     let host = table.chooseHost(hi, lo, 0);
     const avoid = ctx.avoid;
@@ -106,26 +126,49 @@ export abstract class ThreadAwareLoadBalancer implements LoadBalancer {
       this.settings.panicThreshold,
     );
     const panic = this.load.panic;
+    const weighted = this.settings.localityWeighted;
+    const factor = set.overprovisioningFactor;
     this.tables = views.map((view, p) => {
-      const weights = normalizeWeights(view, panic[p] === true, this.settings.localityWeighted);
-      if (weights.length === 0) return undefined;
-      let min = 1;
-      let max = 0;
-      for (const w of weights) {
-        if (w.weight < min) min = w.weight;
-        if (w.weight > max) max = w.weight;
-      }
-      return this.build(weights, min, max);
+      const inPanic = panic[p] === true;
+      return {
+        main: this.table(normalizeWeights(view, inPanic ? 'all' : 'healthy', weighted, factor)),
+        degraded:
+          inPanic || view.degraded.length === 0
+            ? undefined
+            : this.table(normalizeWeights(view, 'degraded', weighted, factor)),
+      };
     });
     this.builtVersion = set.version;
   }
+
+  private table(weights: readonly NormalizedHostWeight[]): HashTable | undefined {
+    if (weights.length === 0) return undefined;
+    let min = 1;
+    let max = 0;
+    for (const w of weights) {
+      if (w.weight < min) min = w.weight;
+      if (w.weight > max) max = w.weight;
+    }
+    return this.build(weights, min, max);
+  }
 }
 
-/** Envoy's normalizeWeights: host weights (× locality weights) over the level, summing to ≤ 1. */
+/** Which hosts of a level a lookup structure is built over. */
+export type HostSelection = 'all' | 'healthy' | 'degraded';
+
+/**
+ * Envoy's normalizeWeights: host weights (× locality weights) over the level, summing to ≤ 1.
+ * With locality weights, a locality's share is its effective weight — weight × min(1,
+ * overprovisioning factor × eligible hosts / hosts), as the locality weighted balancing docs
+ * define it and the other balancers pick localities — over the sum of the level's locality
+ * weights (in panic mode, where every host is eligible, the plain weights); an unavailable
+ * locality's share stays unused, so the others keep their relative weights.
+ */
 export function normalizeWeights(
   view: LevelView,
-  panic: boolean,
+  selection: HostSelection,
   localityWeighted: boolean,
+  overprovisioningFactor = DEFAULT_OVERPROVISIONING_FACTOR,
 ): NormalizedHostWeight[] {
   const out: NormalizedHostWeight[] = [];
   const addHosts = (hosts: readonly Host[], scale: number): void => {
@@ -134,15 +177,23 @@ export function normalizeWeights(
     if (sum === 0) return;
     for (const h of hosts) out.push({ host: h, weight: (h.weight * scale) / sum });
   };
+  const of = (v: {
+    hosts: readonly Host[];
+    healthy: readonly Host[];
+    degraded: readonly Host[];
+  }) => (selection === 'all' ? v.hosts : selection === 'healthy' ? v.healthy : v.degraded);
   if (!localityWeighted || !view.hasLocalityWeights) {
-    addHosts(panic ? view.hosts : view.healthy, 1);
+    addHosts(of(view), 1);
     return out;
   }
   let total = 0;
   for (const l of view.localities) total += l.weight;
   if (total === 0) return out;
   for (const l of view.localities) {
-    if (l.weight !== 0) addHosts(panic ? l.hosts : l.healthy, l.weight / total);
+    const eligible = of(l);
+    if (l.weight === 0 || eligible.length === 0) continue;
+    const ratio = Math.min(1, ((overprovisioningFactor / 100) * eligible.length) / l.hosts.length);
+    addHosts(eligible, (l.weight * ratio) / total);
   }
   return out;
 }

@@ -1,9 +1,10 @@
 // The common part of ROUND_ROBIN, LEAST_REQUEST and RANDOM (Envoy's ZoneAwareLoadBalancerBase):
 // pick a priority level by the priority load, fall back to all of the level's hosts in panic
-// mode, pick a locality by weighted round robin over effective locality weights when locality
-// weighted balancing is on, then let the concrete balancer pick a host from that "host source".
-// State is rebuilt lazily when the host set's version changes. `avoid` (retry host predicate)
-// re-runs the choice up to hostSelectionRetryCount more times, then keeps the last choice.
+// mode (or to none with fail_traffic_on_panic), pick a locality by weighted round robin over
+// effective locality weights when locality weighted balancing is on, then let the concrete
+// balancer pick a host from that "host source". State is rebuilt lazily when the host set's
+// version changes. `avoid` (retry host predicate) re-runs the choice up to
+// hostSelectionRetryCount more times, then keeps the last choice.
 import type { Counter } from '../../observability/stats-api.js';
 import { EdfScheduler } from './edf-scheduler.js';
 import type { Host, LevelView, LocalityView, PrioritySet } from './host-set.js';
@@ -110,6 +111,8 @@ export abstract class ZoneAwareLoadBalancer implements LoadBalancer {
     let source: HostSource;
     if (level.panic) {
       this.panicCounter?.inc();
+      // zone_aware_lb_config.fail_traffic_on_panic: no host rather than any host.
+      if (this.settings.failTrafficOnPanic) return undefined;
       source = level.all;
     } else {
       const localities = degraded ? level.degradedLocalities : level.healthyLocalities;
