@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const TRELLIS = join(ROOT, 'packages', 'cli', 'bin', 'trellis.js');
