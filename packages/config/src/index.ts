@@ -20,3 +20,11 @@ export type { LockOptions, LockOwner, HeldLock } from './lock.js';
 export { readJournal, type JournalEntry, type JournalLimits } from './journal.js';
 export { WATCH_EXPIRED } from './journal-follower.js';
 export { STORE_CORRUPT } from './object-files.js';
+export {
+  currentProcess,
+  identityOf,
+  liveness,
+  parseProcessIdentity,
+  type Liveness,
+  type ProcessIdentity,
+} from './process-identity.js';

@@ -18,18 +18,21 @@ export type Liveness = 'alive' | 'dead';
 
 let self: ProcessIdentity | undefined;
 
+/** The identity of a running process on this host (e.g. a child just spawned). */
+export function identityOf(pid: number): ProcessIdentity {
+  const bootId = readBootId();
+  const stat = readProcStat(pid);
+  return {
+    pid,
+    host: hostname(),
+    ...(bootId !== undefined ? { bootId } : {}),
+    ...(stat ? { startTicks: stat.startTicks } : {}),
+  };
+}
+
 /** This process's identity (computed once). */
 export function currentProcess(): ProcessIdentity {
-  if (!self) {
-    const bootId = readBootId();
-    const stat = readProcStat(process.pid);
-    self = {
-      pid: process.pid,
-      host: hostname(),
-      ...(bootId !== undefined ? { bootId } : {}),
-      ...(stat ? { startTicks: stat.startTicks } : {}),
-    };
-  }
+  self ??= identityOf(process.pid);
   return self;
 }
 
