@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { readDaemonInfo, runtimePaths } from '@trellis/local';
+import { eventually as poll } from '@trellis/testing';
 
 export const ROOT = join(import.meta.dirname, '..', '..', '..', '..');
 export const TRELLIS = join(ROOT, 'packages', 'cli', 'bin', 'trellis.js');
@@ -97,24 +98,13 @@ export function http(
   });
 }
 
-/** Polls `fn` until it returns a value (not undefined), or fails after `ms`. */
-export async function eventually<T>(
+/** Polls `fn` every 200 ms until it returns a value (not undefined), or fails after `ms`. */
+export function eventually<T>(
   what: string,
   fn: () => Promise<T | undefined>,
   ms = 60_000,
 ): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${String(last)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  return poll(what, fn, ms, 200);
 }
 
 /** A running local mesh (`trellis up`) in a temporary state directory. */

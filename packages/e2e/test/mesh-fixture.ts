@@ -224,24 +224,7 @@ export async function put(store: ConfigStore, o: KubeObject): Promise<void> {
   else await store.create(o);
 }
 
-export async function eventually<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  ms = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${String(last)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { eventually } from '@trellis/testing';
 
 /** The running mesh. */
 export interface Mesh {
