@@ -1,7 +1,9 @@
 // One container of a local pod as a supervised process (the kubelet's job for one container):
-// start, readiness probing, restart after an exit with CrashLoopBackOff backoff (restartPolicy
-// Always), a clear waiting reason when the command cannot be started (no busy loop), and
-// stop with SIGTERM and a grace period. Reports every change through `onChange`.
+// start, readiness probing, restart after an exit with CrashLoopBackOff backoff as the pod's
+// restartPolicy says (Always: every exit; OnFailure: a non-zero exit; Never: none, the
+// container has then finished for good), a clear waiting reason when the command cannot be
+// started (no busy loop), and stop with SIGTERM and a grace period. Reports every change through
+// `onChange`.
 import type { TimerApi } from '@trellis/core';
 import { appendLogLine, Child, type ExitInfo } from './child.js';
 import { CrashBackoff, type BackoffOptions } from './backoff.js';
@@ -23,6 +25,9 @@ export type ContainerState =
       };
     };
 
+/** core/v1 RestartPolicy */
+export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
+
 export interface RunnerSpec {
   readonly name: string;
   /** `app`, `proxy` or `gateway` (process table and log name). */
@@ -37,6 +42,8 @@ export interface RunnerSpec {
   readonly logFile: string;
   readonly readiness: ReadinessSpec;
   readonly graceMs: number;
+  /** Default Always. */
+  readonly restartPolicy?: RestartPolicy;
 }
 
 export interface RunnerDeps {
@@ -63,6 +70,7 @@ export class ContainerRunner {
   #lastState: ContainerState | undefined;
   #ready = false;
   #started = false;
+  #finished = false;
   restartCount = 0;
 
   constructor(spec: RunnerSpec, deps: RunnerDeps) {
@@ -73,6 +81,18 @@ export class ContainerRunner {
 
   get ready(): boolean {
     return this.#ready;
+  }
+
+  /** Exited and, by the restart policy, never restarted (state `terminated`). */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** The exit code of a finished container. */
+  get exitCode(): number | undefined {
+    return this.#finished && 'terminated' in this.#state
+      ? this.#state.terminated.exitCode
+      : undefined;
   }
 
   get state(): ContainerState {
@@ -97,7 +117,7 @@ export class ContainerRunner {
   }
 
   start(): void {
-    if (this.#stopping) return;
+    if (this.#stopping || this.#finished) return;
     const cmd = this.spec.command();
     if (cmd instanceof Error) {
       appendLogLine(this.spec.logFile, `[trellis] ${iso(this.#d.now())} ${cmd.message}`);
@@ -158,11 +178,24 @@ export class ContainerRunner {
   }
 
   #failed(exit: ExitInfo, ranMs: number, reason: string, started: number | undefined): void {
-    const delay = this.#backoff.next(ranMs);
-    this.#lastState = terminated(exit, started, this.#d.now());
+    const ended = terminated(exit, started, this.#d.now());
     const why =
       exit.error ??
       (exit.signal ? `killed by ${exit.signal}` : `exited with code ${String(exit.code)}`);
+    const policy = this.spec.restartPolicy ?? 'Always';
+    if (policy === 'Never' || (policy === 'OnFailure' && ended.terminated.exitCode === 0)) {
+      // Finished for good: the pod decides its phase from every container's exit code.
+      this.#finished = true;
+      this.#state = ended;
+      appendLogLine(
+        this.spec.logFile,
+        `[trellis] ${iso(this.#d.now())} container ${this.spec.name} ${why}; not restarted (restartPolicy ${policy})`,
+      );
+      this.#d.onChange();
+      return;
+    }
+    const delay = this.#backoff.next(ranMs);
+    this.#lastState = ended;
     this.#state = {
       waiting: {
         reason,
@@ -210,7 +243,11 @@ function formatDelay(ms: number): string {
     : `${ms / 1000}s`;
 }
 
-function terminated(exit: ExitInfo, startedAt: number | undefined, now: number): ContainerState {
+function terminated(
+  exit: ExitInfo,
+  startedAt: number | undefined,
+  now: number,
+): Extract<ContainerState, { terminated: unknown }> {
   const exitCode = exit.code ?? (exit.signal ? 128 + (SIGNALS[exit.signal] ?? 0) : 128);
   return {
     terminated: {

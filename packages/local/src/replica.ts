@@ -1,12 +1,14 @@
 // One local pod: a replica of a Deployment (its app containers, plus a sidecar started first when
-// injected) or a gateway (the proxy alone, `trellis proxy router`). It owns the pod's Pod object
-// in the store (labels, annotations and status as the contract in docs/local-runtime.md says),
-// allocates the pod's ports, starts the sidecar and waits for its /healthz/ready before starting
-// the apps, and stops apps first, then the sidecar, then deletes the Pod.
+// injected), a Pod the user applied (run the same way, its status written onto that object), or a
+// gateway (the proxy alone, `trellis proxy router`). It owns the pod's Pod object in the store
+// (labels, annotations and status as the contract in docs/local-runtime.md says), allocates the
+// pod's ports, starts the sidecar and waits for its /healthz/ready before starting the apps, and
+// stops apps first, then the sidecar, then deletes the Pod (a user's Pod stays: the user deletes
+// it). When every app container has finished for good (restartPolicy OnFailure or Never) the pod
+// completes: the sidecar is stopped (it drains), then the phase becomes Succeeded or Failed.
 import { join } from 'node:path';
 import type { Container, KubeObject, PodTemplateSpec } from '@trellis/api';
-import { errorMessage, type TimerApi } from '@trellis/core';
-import { NotFoundError } from '@trellis/core';
+import { ConflictError, NotFoundError, errorMessage, type TimerApi } from '@trellis/core';
 import type { ConfigStore } from '@trellis/config';
 import { appEnv, expand } from './app-env.js';
 import type { BackoffOptions } from './backoff.js';
@@ -16,7 +18,7 @@ import {
   type PodSandbox,
   type SidecarPorts,
 } from './capture.js';
-import { ContainerRunner } from './container-runner.js';
+import { ContainerRunner, type RestartPolicy } from './container-runner.js';
 import { resolveExecutable } from './executable.js';
 import type { PortAllocator } from './ports.js';
 import type { ProcessTable } from './process-table.js';
@@ -66,6 +68,16 @@ export interface WorkloadPod {
   readonly injected: boolean;
 }
 
+/** A Pod the user applied (`kind: Pod`): the runtime is its kubelet, not its owner. */
+export interface StandalonePod {
+  readonly kind: 'pod';
+  /** metadata.uid of the Pod object run (a Pod deleted and created again is another pod). */
+  readonly uid: string | undefined;
+  /** The Pod's labels, annotations and spec. */
+  readonly template: PodTemplateSpec;
+  readonly injected: boolean;
+}
+
 /** A gateway: the proxy is the pod's only container. */
 export interface GatewayPod {
   readonly kind: 'gateway';
@@ -78,7 +90,7 @@ export interface GatewayPod {
 export interface ReplicaStatusView {
   readonly namespace: string;
   readonly name: string;
-  readonly kind: 'workload' | 'gateway';
+  readonly kind: 'workload' | 'gateway' | 'pod';
   readonly deployment?: string;
   readonly injected: boolean;
   readonly ready: string;
@@ -94,7 +106,7 @@ export interface ReplicaStatusView {
 export class Replica {
   readonly name: string;
   readonly namespace: string;
-  readonly pod: WorkloadPod | GatewayPod;
+  readonly pod: WorkloadPod | GatewayPod | StandalonePod;
   readonly #d: ReplicaDeps;
   readonly #apps: ContainerRunner[] = [];
   #proxy: ContainerRunner | undefined;
@@ -106,6 +118,13 @@ export class Replica {
   readonly #allocated: number[] = [];
   #starting: Promise<void> = Promise.resolve();
   #phase: 'Pending' | 'Running' | 'Terminating' | 'Stopped' = 'Pending';
+  /** Every app finished for good: the sidecar is being stopped. */
+  #completing = false;
+  /** The pod's final phase once it completed (sidecar stopped). */
+  #result: 'Succeeded' | 'Failed' | undefined;
+  /** A user's Pod whose runtime stopped before it finished: written back as Pending. */
+  #nodeStopped = false;
+  #released = false;
   #startTime: string | undefined;
   #appsStarted = false;
   #writes: Promise<void> = Promise.resolve();
@@ -117,7 +136,12 @@ export class Replica {
   readonly #labels: Record<string, string>;
   readonly #annotations: Record<string, string> = {};
 
-  constructor(name: string, namespace: string, pod: WorkloadPod | GatewayPod, deps: ReplicaDeps) {
+  constructor(
+    name: string,
+    namespace: string,
+    pod: WorkloadPod | GatewayPod | StandalonePod,
+    deps: ReplicaDeps,
+  ) {
     this.name = name;
     this.namespace = namespace;
     this.pod = pod;
@@ -125,14 +149,26 @@ export class Replica {
     this.#labels =
       pod.kind === 'workload'
         ? { ...(pod.template.metadata?.labels ?? {}), 'pod-template-hash': pod.hash }
-        : { ...pod.labels };
-    if (pod.kind === 'workload' && pod.injected)
+        : pod.kind === 'pod'
+          ? { ...(pod.template.metadata?.labels ?? {}) }
+          : { ...pod.labels };
+    if (pod.kind !== 'gateway' && pod.injected)
       // TODO(mtls): `istio` once the proxy speaks mTLS; today auto-mTLS would make clients send TLS.
       this.#labels['security.istio.io/tlsMode'] = 'disabled';
   }
 
   get injected(): boolean {
-    return this.pod.kind === 'workload' && this.pod.injected;
+    return this.pod.kind !== 'gateway' && this.pod.injected;
+  }
+
+  /** The Pod object's uid for a user's Pod. */
+  get uid(): string | undefined {
+    return this.pod.kind === 'pod' ? this.pod.uid : undefined;
+  }
+
+  /** The pod completed (every app finished for good, the sidecar stopped): its final phase. */
+  get result(): 'Succeeded' | 'Failed' | undefined {
+    return this.#result;
   }
 
   get hash(): string | undefined {
@@ -174,7 +210,7 @@ export class Replica {
         namespace: this.namespace,
         name: this.name,
         injected: this.injected,
-        kind: this.pod.kind,
+        kind: this.pod.kind === 'gateway' ? 'gateway' : 'workload',
       });
       if (this.terminating) return;
       await this.#allocatePorts();
@@ -318,8 +354,11 @@ export class Replica {
         },
       );
     }
-    if (this.pod.kind !== 'workload') return;
+    if (this.pod.kind === 'gateway') return;
     const spec = this.pod.template.spec;
+    // A Deployment's pods are always restarted (the API allows only Always there).
+    const restartPolicy: RestartPolicy =
+      this.pod.kind === 'pod' ? (spec?.restartPolicy ?? 'Always') : 'Always';
     const graceMs = Math.min(
       d.maxGraceMs,
       Math.max(0, spec?.terminationGracePeriodSeconds ?? 30) * 1000,
@@ -362,8 +401,9 @@ export class Replica {
                 : podLogPath(d.paths, this.namespace, this.name, 'app'),
             readiness,
             graceMs,
+            restartPolicy,
           },
-          deps,
+          { ...deps, onChange: () => this.#appChanged() },
         ),
       );
     }
@@ -373,6 +413,53 @@ export class Replica {
     if (this.#appsStarted || this.terminating) return;
     this.#appsStarted = true;
     for (const a of this.#apps) a.start();
+  }
+
+  #appChanged(): void {
+    this.#changed();
+    if (
+      this.#completing ||
+      this.terminating ||
+      !this.#appsStarted ||
+      this.#apps.length === 0 ||
+      !this.#apps.every((a) => a.finished)
+    )
+      return;
+    // Every app finished for good: the pod completes. The sidecar goes after its app (SIGTERM: it
+    // drains), then the phase is final, so a pod seen Succeeded has no process left.
+    this.#completing = true;
+    const result = this.#apps.every((a) => a.exitCode === 0) ? 'Succeeded' : 'Failed';
+    this.#d.log('info', 'pod completed; stopping its sidecar', {
+      pod: `${this.namespace}/${this.name}`,
+      phase: result,
+    });
+    void (async () => {
+      await this.#proxy?.stop();
+      await this.#release();
+      // Final only now: nothing of the pod is left once a reader sees Succeeded or Failed.
+      this.#result = result;
+      this.#changed();
+    })();
+  }
+
+  /** Gives the pod's ports and network back (once). */
+  async #release(): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    this.#d.ports.release(...this.#allocated);
+    try {
+      await this.#sandbox?.release();
+    } catch (e) {
+      this.#d.log('warn', 'cannot remove the pod network', {
+        pod: `${this.namespace}/${this.name}`,
+        error: errorMessage(e),
+      });
+    }
+  }
+
+  /** The user deleted the Pod: nothing more is written to the store. */
+  markDeleted(): void {
+    this.#deleted = true;
   }
 
   /** Marks the pod terminating (not Ready: peers stop sending) and stops its apps. */
@@ -397,14 +484,21 @@ export class Replica {
     await this.stopApps();
     await this.#proxy?.stop();
     this.#phase = 'Stopped';
-    this.#d.ports.release(...this.#allocated);
-    try {
-      await this.#sandbox?.release();
-    } catch (e) {
-      this.#d.log('warn', 'cannot remove the pod network', {
-        pod: `${this.namespace}/${this.name}`,
-        error: errorMessage(e),
-      });
+    await this.#release();
+    if (this.pod.kind === 'pod') {
+      // The user's object stays: a finished pod keeps its final status; one stopped with the
+      // runtime goes back to Pending (it runs again on the next `trellis up`).
+      if (!this.#deleted && this.#result === undefined) {
+        // Stopped while completing: the apps' outcome is known, the pod is finished.
+        if (this.#completing)
+          this.#result = this.#apps.every((a) => a.exitCode === 0) ? 'Succeeded' : 'Failed';
+        else this.#nodeStopped = true;
+        this.#changed();
+      }
+      await this.#writes;
+      this.#deleted = true;
+      this.#d.onChange(this);
+      return;
     }
     await this.#writes;
     this.#deleted = true;
@@ -437,6 +531,7 @@ export class Replica {
   async #write(): Promise<void> {
     this.#dirty = false;
     if (this.#deleted) return;
+    if (this.pod.kind === 'pod') return this.#writeUserPod();
     const pod = this.toPod();
     try {
       const existing = await this.#d.store.get({
@@ -453,12 +548,55 @@ export class Replica {
     }
   }
 
+  /**
+   * Writes status (and what injection adds: labels, annotations; the scheduler's nodeName) onto
+   * the user's Pod object, never creating it: a Pod deleted, or deleted and created again (another
+   * uid), is left alone. A concurrent change (resourceVersion conflict) is read again.
+   */
+  async #writeUserPod(): Promise<void> {
+    const key = { group: '', kind: 'Pod', namespace: this.namespace, name: this.name };
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const existing = await this.#d.store.get(key);
+        if (this.#deleted || !existing) return;
+        if (this.uid !== undefined && existing.metadata.uid !== this.uid) return;
+        const own = this.toPod();
+        await this.#d.store.update({
+          ...existing,
+          metadata: {
+            ...existing.metadata,
+            labels: {
+              ...withoutKeys(existing.metadata.labels, RUNTIME_LABELS),
+              ...own.metadata.labels,
+            },
+            annotations: {
+              ...withoutKeys(existing.metadata.annotations, RUNTIME_ANNOTATIONS),
+              ...this.#annotations,
+            },
+          },
+          spec: {
+            ...(existing.spec ?? {}),
+            serviceAccountName: this.serviceAccount,
+            nodeName: NODE_NAME,
+          },
+          status: own.status,
+        });
+        return;
+      } catch (e) {
+        if (e instanceof NotFoundError) return;
+        if (e instanceof ConflictError) continue;
+        this.#d.log('warn', 'cannot write pod status', { pod: this.name, error: errorMessage(e) });
+        return;
+      }
+    }
+  }
+
   /** The Pod object as the store (and the control plane's registry) sees it. */
   toPod(): KubeObject {
     const containers = [...this.#apps, ...(this.#proxy ? [this.#proxy] : [])];
     const ready = this.ready;
     const podSpec =
-      this.pod.kind === 'workload'
+      this.pod.kind !== 'gateway'
         ? {
             ...(this.pod.template.spec ?? {}),
             serviceAccountName: this.serviceAccount,
@@ -478,21 +616,30 @@ export class Replica {
               },
             ],
           };
-    const started = this.#phase === 'Running' || this.#phase === 'Terminating';
+    const started =
+      !this.#nodeStopped &&
+      (this.#phase === 'Running' || this.#phase === 'Terminating' || this.#result !== undefined);
     const hostIP = this.#sandbox?.hostIP ?? '127.0.0.1';
     const podIP = this.#sandbox?.ip;
+    const phase =
+      this.#error !== undefined ? 'Failed' : (this.#result ?? (started ? 'Running' : 'Pending'));
+    // Kubernetes' reason for a pod that is not ready because it ran to completion.
+    const notReady = this.#completing ? { reason: 'PodCompleted' } : {};
     const status: Record<string, unknown> = {
-      phase: this.#error !== undefined ? 'Failed' : started ? 'Running' : 'Pending',
+      phase,
       hostIP,
       hostIPs: [{ ip: hostIP }],
       ...(started && podIP !== undefined ? { podIP, podIPs: [{ ip: podIP }] } : {}),
-      ...(this.#startTime ? { startTime: this.#startTime } : {}),
+      ...(this.#startTime && !this.#nodeStopped ? { startTime: this.#startTime } : {}),
       ...(this.#error !== undefined ? { reason: 'Failed', message: this.#error } : {}),
+      ...(this.#nodeStopped
+        ? { message: 'the local runtime stopped; the pod runs again on the next trellis up' }
+        : {}),
       conditions: [
         { type: 'PodScheduled', status: 'True' },
         { type: 'Initialized', status: 'True' },
-        { type: 'ContainersReady', status: ready ? 'True' : 'False' },
-        { type: 'Ready', status: ready ? 'True' : 'False' },
+        { type: 'ContainersReady', status: ready ? 'True' : 'False', ...(ready ? {} : notReady) },
+        { type: 'Ready', status: ready ? 'True' : 'False', ...(ready ? {} : notReady) },
       ],
       containerStatuses: containers.map((c) => c.status()),
     };
@@ -508,7 +655,20 @@ export class Replica {
               },
             ],
           }
-        : {};
+        : this.pod.kind === 'gateway'
+          ? {
+              // Gateways are Deployments on Kubernetes; the owner also tells the runtime's own
+              // Pods from the user's (see isRuntimePod).
+              ownerReferences: [
+                {
+                  apiVersion: 'apps/v1',
+                  kind: 'ReplicaSet',
+                  name: this.name.replace(/-[a-z0-9]{5}$/, ''),
+                  controller: true,
+                },
+              ],
+            }
+          : {};
     return {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -530,6 +690,9 @@ export class Replica {
     const readyCount = containers.filter((c) => c.ready && !this.terminating).length;
     let status: string = this.#phase === 'Stopped' ? 'Terminating' : this.#phase;
     if (this.#error !== undefined) status = 'Failed';
+    else if (this.#result !== undefined) status = completedStatus(this.#result, this.#apps);
+    // kubectl's word for a pod whose apps are done while a container still runs.
+    else if (this.#completing && !this.terminating) status = 'NotReady';
     else if (!this.terminating)
       for (const c of containers) {
         const w = 'waiting' in c.state ? c.state.waiting : undefined;
@@ -568,6 +731,95 @@ export class Replica {
       ...(this.#error !== undefined ? { message: this.#error } : {}),
     };
   }
+}
+
+/** `Completed` for a Succeeded pod; else the first failed app's reason (Error, StartError). */
+function completedStatus(result: 'Succeeded' | 'Failed', apps: readonly ContainerRunner[]): string {
+  if (result === 'Succeeded') return 'Completed';
+  for (const a of apps) {
+    const t = 'terminated' in a.state ? a.state.terminated : undefined;
+    if (t && t.exitCode !== 0) return t.reason;
+  }
+  return 'Error';
+}
+
+/** What `trellis status` shows for a user's Pod that finished in an earlier run (its stored status). */
+export function storedPodView(p: KubeObject): ReplicaStatusView {
+  const st = (p.status ?? {}) as {
+    phase?: string;
+    reason?: string;
+    podIP?: string;
+    containerStatuses?: Record<string, unknown>[];
+  };
+  const cs = Array.isArray(st.containerStatuses) ? st.containerStatuses : [];
+  let status = st.phase === 'Succeeded' ? 'Completed' : (st.reason ?? 'Error');
+  if (st.phase === 'Failed')
+    for (const c of cs) {
+      const t = (c.state as { terminated?: { exitCode?: number; reason?: string } } | undefined)
+        ?.terminated;
+      if (c.name !== SIDECAR_CONTAINER && t && t.exitCode !== 0 && t.reason) {
+        status = t.reason;
+        break;
+      }
+    }
+  const containers = (p.spec as { containers?: unknown[] } | undefined)?.containers ?? [];
+  return {
+    namespace: p.metadata.namespace ?? 'default',
+    name: p.metadata.name,
+    kind: 'pod',
+    injected: p.metadata.annotations?.['sidecar.istio.io/status'] !== undefined,
+    ready: `0/${cs.length || containers.length || 1}`,
+    status,
+    restarts: cs.reduce((n, c) => n + (typeof c.restartCount === 'number' ? c.restartCount : 0), 0),
+    ports: {},
+    ...(st.podIP !== undefined ? { podIP: st.podIP } : {}),
+    containers: cs,
+    pids: {},
+  };
+}
+
+/** A Pod the runtime made itself (a Deployment's replica or a gateway), not one the user applied. */
+export function isRuntimePod(p: KubeObject): boolean {
+  if ((p.spec as { nodeName?: unknown } | undefined)?.nodeName !== NODE_NAME) return false;
+  const owners = p.metadata.ownerReferences;
+  return (
+    Array.isArray(owners) &&
+    owners.some(
+      (o) =>
+        typeof o === 'object' &&
+        o !== null &&
+        (o as { kind?: unknown }).kind === 'ReplicaSet' &&
+        (o as { controller?: unknown }).controller === true,
+    )
+  );
+}
+
+/** A user's Pod as a template: its labels, annotations and spec, without what a run added. */
+export function standaloneTemplate(p: KubeObject): PodTemplateSpec {
+  return {
+    metadata: {
+      labels: withoutKeys(p.metadata.labels, RUNTIME_LABELS),
+      annotations: withoutKeys(p.metadata.annotations, RUNTIME_ANNOTATIONS),
+    },
+    spec: p.spec,
+  } as PodTemplateSpec;
+}
+
+/** What injection and explicit capture add to a Pod (rewritten on each run). */
+const RUNTIME_LABELS = ['security.istio.io/tlsMode'];
+const RUNTIME_ANNOTATIONS = [
+  'sidecar.istio.io/status',
+  'trellis.io/inbound-ports',
+  'trellis.io/app-ports',
+];
+
+function withoutKeys(
+  m: Readonly<Record<string, string>> | undefined,
+  keys: readonly string[],
+): Record<string, string> {
+  const out = { ...(m ?? {}) };
+  for (const k of keys) delete out[k];
+  return out;
 }
 
 function definedOnly(env: Readonly<Record<string, string | undefined>>): Record<string, string> {

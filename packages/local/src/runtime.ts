@@ -7,6 +7,7 @@ import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { KubeObject } from '@trellis/api';
 import {
+  ConflictError,
   NotFoundError,
   TrellisError,
   errorMessage,
@@ -30,7 +31,7 @@ import { PortAllocator, PortInUseError, checkPortFree } from './ports.js';
 import { identityOf, isAlive, signalTree } from './process-identity.js';
 import { ProcessTable, killLeftovers, type ProcessRecord } from './process-table.js';
 import type { ProbeCheck } from './readiness.js';
-import { NODE_NAME, Replica, type ReplicaDeps } from './replica.js';
+import { NODE_NAME, Replica, isRuntimePod, type ReplicaDeps } from './replica.js';
 import {
   readDaemonInfo,
   removeFile,
@@ -131,17 +132,52 @@ async function put(store: ConfigStore, o: KubeObject): Promise<void> {
   else await store.create(o);
 }
 
-/** Deletes every Pod a runtime put in the store (nodeName `local`). */
+/**
+ * Deletes every Pod a runtime put in the store (nodeName `local`, owned by a ReplicaSet); the
+ * Pods users applied stay (see isRuntimePod).
+ */
 export async function deleteRuntimePods(store: ConfigStore): Promise<number> {
   const { items } = await store.list({ group: '', kind: 'Pod' });
   let n = 0;
   for (const p of items) {
-    if ((p.spec as { nodeName?: unknown } | undefined)?.nodeName !== NODE_NAME) continue;
+    if (!isRuntimePod(p)) continue;
     try {
       await store.delete(keyOf(p));
       n++;
     } catch (e) {
       if (!(e instanceof NotFoundError)) throw e;
+    }
+  }
+  return n;
+}
+
+/**
+ * Users' Pods a killed run left Running or Pending (nodeName `local`): back to Pending, not
+ * Ready (peers stop sending); they run again on the next `up`. Finished ones keep their status.
+ */
+export async function resetUserPods(store: ConfigStore): Promise<number> {
+  const { items } = await store.list({ group: '', kind: 'Pod' });
+  let n = 0;
+  for (const p of items) {
+    if (isRuntimePod(p)) continue;
+    if ((p.spec as { nodeName?: unknown } | undefined)?.nodeName !== NODE_NAME) continue;
+    const phase = (p.status as { phase?: unknown } | undefined)?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed' || phase === undefined) continue;
+    try {
+      await store.update({
+        ...p,
+        status: {
+          phase: 'Pending',
+          message: 'the local runtime stopped; the pod runs again on the next trellis up',
+          conditions: [
+            { type: 'PodScheduled', status: 'True' },
+            { type: 'Ready', status: 'False' },
+          ],
+        },
+      });
+      n++;
+    } catch (e) {
+      if (!(e instanceof NotFoundError) && !(e instanceof ConflictError)) throw e;
     }
   }
   return n;
@@ -303,6 +339,7 @@ export class LocalRuntime {
       const store = await openFileStore(opts.stateDir);
       cleanups.push(() => store.close());
       const stale = await deleteRuntimePods(store);
+      await resetUserPods(store);
       if (stale > 0) log('info', 'removed pods of a previous run from the store', { pods: stale });
       if (net) {
         const { network } = net;
@@ -472,13 +509,14 @@ export class LocalRuntime {
     const row = (r: Replica): PodStatusRow => ({
       ...r.view(),
       sync:
-        r.pod.kind === 'workload' && !r.injected
+        r.pod.kind !== 'gateway' && (!r.injected || r.result !== undefined)
           ? '-'
           : syncSummary(syncs.get(`${r.name}.${r.namespace}`)),
     });
-    const pods = this.controller.replicas
-      .map(row)
-      .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+    const pods = [
+      ...this.controller.replicas.map(row),
+      ...this.controller.finishedPods().map((v) => ({ ...v, sync: '-' })),
+    ].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
     return {
       daemon: this.#info,
       stateDir: this.paths.stateDir,
@@ -601,6 +639,7 @@ export async function stopRuntime(stateDir: string, timeoutMs = 60_000): Promise
     const store = await openFileStore(stateDir);
     try {
       stalePods = await deleteRuntimePods(store);
+      await resetUserPods(store);
     } finally {
       await store.close();
     }

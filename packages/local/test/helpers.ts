@@ -8,6 +8,7 @@ export const TRELLIS_BIN = join(import.meta.dirname, '..', '..', '..', 'cli', 'b
 const FIXTURES = join(import.meta.dirname, '..', '..', 'test', 'fixtures');
 export const HTTP_APP = join(FIXTURES, 'http-app.mjs');
 export const CRASH_APP = join(FIXTURES, 'crash-app.mjs');
+export const JOB_APP = join(FIXTURES, 'job-app.mjs');
 
 export async function eventually<T>(
   what: string,
@@ -112,4 +113,36 @@ export function service(name: string, namespace: string, port: number): KubeObje
     metadata: { name, namespace },
     spec: { selector: { app: name }, ports: [{ name: 'http', port, targetPort: port }] },
   };
+}
+
+/** A Pod as a user applies it (`kind: Pod`): one container running `command`. */
+export function pod(
+  name: string,
+  namespace: string,
+  opts: {
+    command: string[];
+    restartPolicy?: 'Always' | 'OnFailure' | 'Never';
+    labels?: Record<string, string>;
+  },
+): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels: { app: name, ...(opts.labels ?? {}) } },
+    spec: {
+      ...(opts.restartPolicy ? { restartPolicy: opts.restartPolicy } : {}),
+      terminationGracePeriodSeconds: 2,
+      containers: [{ name, image: `example/${name}`, command: opts.command }],
+    },
+  };
+}
+
+/** Whether a process with this pid exists. */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

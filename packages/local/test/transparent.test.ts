@@ -27,7 +27,7 @@ import {
   transparentPrerequisites,
   type NetTools,
 } from '../src/index.js';
-import { HTTP_APP, TRELLIS_BIN, deployment, eventually, get } from './helpers.js';
+import { HTTP_APP, JOB_APP, TRELLIS_BIN, deployment, eventually, get, pod } from './helpers.js';
 
 const NS = 'tp';
 let dir: string;
@@ -278,6 +278,60 @@ test('a removed pod takes its network namespace and /etc/netns directory with it
       : undefined;
   });
 });
+
+test(
+  'an injected Pod runs to completion through the capture: Succeeded, then its sidecar and network go',
+  { timeout: 60_000 },
+  async () => {
+    await readyPod('web');
+    const seen = new Map<string, number>();
+    rt.controller.onReconcile = () => {
+      const row = rt.status().pods.find((p) => p.namespace === NS && p.name === 'job');
+      for (const [c, pid] of Object.entries(row?.pids ?? {})) seen.set(c, pid);
+    };
+    // No HTTP_PROXY here: the call to the Service name is captured by iptables (15001).
+    await put(
+      pod('job', NS, {
+        command: ['node', JOB_APP, 'call', 'http://web/from-job'],
+        restartPolicy: 'Never',
+      }),
+    );
+    const done = await eventually(
+      'the job pod finished',
+      async () => {
+        const p = await store.get({ group: '', kind: 'Pod', namespace: NS, name: 'job' });
+        const phase = (p?.status as { phase?: string } | undefined)?.phase;
+        return phase === 'Succeeded' || phase === 'Failed' ? p : undefined;
+      },
+      40_000,
+    );
+    rt.controller.onReconcile = undefined;
+    const st = done.status as {
+      phase: string;
+      podIP: string;
+      containerStatuses: { name: string; state: { terminated?: { exitCode: number } } }[];
+    };
+    assert.equal(st.phase, 'Succeeded', JSON.stringify(st));
+    const proxyPid = seen.get('istio-proxy');
+    assert.ok(proxyPid, 'the sidecar ran');
+    assert.ok(!existsSync(`/proc/${proxyPid}`), 'the sidecar process is gone');
+    assert.ok(
+      st.containerStatuses.find((c) => c.name === 'istio-proxy')?.state.terminated,
+      'the sidecar is terminated',
+    );
+    const log = readFileSync(join(dir, 'state', 'logs', NS, 'job', 'app.log'), 'utf8');
+    assert.match(log, /status 200 body .*"name":"web".*"path":"\/from-job"/);
+    const { base } = parseCidr(rt.info.network!.subnet);
+    const netns = netnsName(rt.info.network!.bridge, ipToInt(st.podIP) - base);
+    const list = await runTool(tools.ip, ['netns', 'list']);
+    assert.ok(
+      !list.split('\n').some((l) => l.split(' ')[0] === netns),
+      `the finished pod's namespace ${netns} is removed`,
+    );
+    assert.equal(rt.status().pods.find((p) => p.name === 'job')?.status, 'Completed');
+    await store.delete({ group: '', kind: 'Pod', namespace: NS, name: 'job' });
+  },
+);
 
 test('what a killed runtime left of its network is removed by the next up or down', async () => {
   const d = mkdtempSync(join(tmpdir(), 'trellis-local-tp-left-'));

@@ -309,3 +309,53 @@ test('a container whose command does not exist waits with RunContainerError and 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('restartPolicy Never: a command that cannot start finishes the container (StartError)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trellis-local-'));
+  try {
+    const timers = new ManualTimers();
+    const logFile = join(dir, 'app.log');
+    const r = new ContainerRunner(
+      {
+        name: 'app',
+        role: 'app',
+        pod: 'default/x',
+        image: 'x',
+        command: () => resolveExecutable('foo-not-here', '/usr/bin', dir) as Error,
+        env: {},
+        cwd: dir,
+        logFile,
+        readiness: {
+          target: { kind: 'started' },
+          timing: {
+            initialDelayMs: 0,
+            periodMs: 100,
+            timeoutMs: 100,
+            successThreshold: 1,
+            failureThreshold: 1,
+          },
+          explicit: false,
+        },
+        graceMs: 100,
+        restartPolicy: 'Never',
+      },
+      {
+        table: new ProcessTable(join(dir, 'p.json')),
+        timers,
+        now: () => timers.now(),
+        onChange: () => {},
+      },
+    );
+    r.start();
+    assert.equal(r.finished, true);
+    assert.equal(r.exitCode, 128);
+    const state = r.state as { terminated?: { reason: string; exitCode: number } };
+    assert.deepEqual([state.terminated?.reason, state.terminated?.exitCode], ['StartError', 128]);
+    assert.equal(timers.pending, 0, 'no restart scheduled');
+    assert.match(readFileSync(logFile, 'utf8'), /not restarted \(restartPolicy Never\)/);
+    r.start();
+    assert.equal(r.restartCount, 0, 'a finished container does not start again');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -11,9 +11,11 @@ export const statusCommand: Command = {
   summary: 'Show the local mesh: control plane, gateways and workload pods',
   usage: 'trellis status [-o json]',
   description:
-    'Lists the control plane, the gateways and every workload pod the runtime runs: READY\n' +
+    'Lists the control plane, the gateways and every workload pod the runtime runs (the\n' +
+    "Deployments' replicas and the Pods you applied, finished ones included): READY\n" +
     'containers (app and sidecar), STATUS (Running, PodInitializing, CrashLoopBackOff,\n' +
-    'RunContainerError, Terminating), RESTARTS, the local PORTS (app:PORT is where the app\n' +
+    'RunContainerError, Terminating; for a Pod that ran to completion Completed, or Error /\n' +
+    'StartError when an app failed), RESTARTS, the local PORTS (app:PORT is where the app\n' +
     'listens, inbound:PORT the sidecar port peers dial, proxy the HTTP proxy the app uses,\n' +
     "admin the proxy's admin endpoint) and SYNC, the proxy's xDS state as proxy-status words it.\n" +
     "With --capture=transparent an IP column shows each pod's own address.\n" +
