@@ -6,7 +6,7 @@
 import { request } from 'node:http';
 import { join, relative } from 'node:path';
 import { errorMessage } from '@trellis/core';
-import { readDaemonInfo, runtimePaths } from '@trellis/local';
+import { callControlApi, readDaemonInfo, runtimePaths, type StatusReport } from '@trellis/local';
 import { parseArgs, UsageError, flagString, type FlagSpec } from '../args.js';
 import type { Command, CommandContext } from '../command.js';
 import { stateDirOf } from '../runtime-client.js';
@@ -184,6 +184,13 @@ export const demoCommand: Command = {
       await new Promise((r) => setTimeout(r, 250));
     }
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    let productpage = 'productpage-v1-...';
+    try {
+      const report = (await callControlApi(info.controlPort, 'GET', '/status')) as StatusReport;
+      productpage = report.pods.find((p) => p.deployment === 'productpage-v1')?.name ?? productpage;
+    } catch {
+      // the placeholder will do
+    }
     const samples = relative(io.cwd, SAMPLES_DIR) || '.';
     io.stdout(
       [
@@ -202,7 +209,7 @@ export const demoCommand: Command = {
         '',
         '  trellis status                      every workload, its sidecar and sync state',
         '  trellis get virtualservices -A      what is applied',
-        '  trellis proxy-config route productpage-v1-...   what a sidecar was sent',
+        `  trellis proxy-config route ${productpage}   what a sidecar was sent`,
         '  trellis logs productpage -c proxy   the sidecar’s access log',
         '  trellis down                        stop everything',
         '',
