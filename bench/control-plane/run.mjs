@@ -82,6 +82,7 @@ function options() {
       cache: { type: 'string', default: join(REPO, 'bench/results/cache') },
       fresh: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
+      'heap-snapshot': { type: 'boolean', default: false },
       out: { type: 'string' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -93,7 +94,8 @@ function options() {
         '  [--endpoints E] [--namespaces 10] [--proxies P] [--changes K] [--full-pushes F]\n' +
         '  [--vs-changes K] [--warmup 1] [--debounce-quiet 100,10] [--debounce-max 10000] [--streams-per-channel 1]\n' +
         '  [--gap-ms 200] [--settle-ms 300] [--time-limit 600] [--change-timeout 300]\n' +
-        '  [--state-dir DIR] [--cache DIR] [--fresh] [--cpu-prof] [--out FILE.json] [--keep]\n' +
+        '  [--state-dir DIR] [--cache DIR] [--fresh] [--cpu-prof] [--heap-snapshot]\n' +
+        '  [--out FILE.json] [--keep]\n' +
         'Defaults: 1000 services × 10 endpoints, 500 proxies, 20 changes, 3 full pushes\n' +
         '(--quick: 50 × 3, 20 proxies, 5 changes, 2 full pushes). See bench/README.md.',
     );
@@ -123,6 +125,7 @@ function options() {
     cache: values.cache,
     fresh: values.fresh,
     cpuProf: values['cpu-prof'],
+    heapSnapshot: values['heap-snapshot'],
     out: values.out,
     keep: values.keep,
   };
@@ -206,9 +209,10 @@ function counters(m) {
 // The control plane and the proxies as child processes
 
 class ControlPlaneProcess {
-  static async start(dir, quietMs, maxMs, profDir, deadline) {
+  static async start(dir, quietMs, maxMs, profDir, heapDir, deadline) {
     const args = [
       ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+      ...(heapDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapDir}`] : []),
       TRELLIS,
       'control-plane',
       '--xds-address',
@@ -223,6 +227,7 @@ class ControlPlaneProcess {
     const cp = new ControlPlaneProcess();
     cp.args = args;
     cp.profiling = profDir !== undefined;
+    cp.heapDir = heapDir;
     cp.startedAt = now();
     cp.child = spawn(process.execPath, args, {
       env: { ...process.env, TRELLIS_STATE_DIR: dir },
@@ -278,6 +283,36 @@ class ControlPlaneProcess {
         );
       }),
     ]);
+  }
+
+  /**
+   * Writes a V8 heap snapshot of the control plane (started with a heap directory) and copies it
+   * to `dest`. The snapshot is written on the main thread: once /metrics answers again it is done.
+   */
+  async heapSnapshot(dest) {
+    const before = new Set(await readdir(this.heapDir));
+    this.child.kill('SIGUSR2');
+    for (let i = 0; i < 600; i++) {
+      await sleep(500);
+      const file = (await readdir(this.heapDir)).find(
+        (f) => f.endsWith('.heapsnapshot') && !before.has(f),
+      );
+      if (!file) continue;
+      // The first request after the pause may meet a keep-alive socket closed meanwhile.
+      for (let k = 0; ; k++) {
+        const ok = await scrape(this.monitoringPort).then(
+          () => true,
+          () => false,
+        );
+        if (ok) break;
+        if (k === 10) throw new Error('the control plane did not answer after its heap snapshot');
+        await sleep(1000);
+      }
+      await cp(join(this.heapDir, file), dest);
+      await rm(join(this.heapDir, file), { force: true });
+      return dest;
+    }
+    throw new Error('the control plane wrote no heap snapshot in 5 minutes');
   }
 
   async stop() {
@@ -512,12 +547,20 @@ async function runConfiguration(opts, size, template, quietMs, deadline, results
   conf.stateDir = dir;
   await cp(template, dir, { recursive: true });
   const profDir = opts.cpuProf ? await mkdtemp(join(base, 'trellis-bench-prof-')) : undefined;
+  const heapDir = opts.heapSnapshot ? await mkdtemp(join(base, 'trellis-bench-heap-')) : undefined;
   let cpProc;
   let proxies;
   let store;
   try {
     log(`configuration: debounce quiet ${quietMs} ms, max ${opts.debounceMax} ms; state ${dir}`);
-    cpProc = await ControlPlaneProcess.start(dir, quietMs, opts.debounceMax, profDir, deadline);
+    cpProc = await ControlPlaneProcess.start(
+      dir,
+      quietMs,
+      opts.debounceMax,
+      profDir,
+      heapDir,
+      deadline,
+    );
     conf.command = `TRELLIS_STATE_DIR=${dir} node ${cpProc.args.join(' ').replace(REPO + '/', '')}`;
     conf.controlPlaneStartMs = round(cpProc.readyAt - cpProc.startedAt);
     conf.memoryAtReady = await memory(cpProc.pid);
@@ -583,14 +626,29 @@ async function runConfiguration(opts, size, template, quietMs, deadline, results
       progress: progress.samples,
     };
     conf.memoryAfterSync = await memory(cpProc.pid);
-    conf.metricsAfterSync = counters(await scrape(cpProc.monitoringPort));
+    const afterSync = await scrape(cpProc.monitoringPort);
+    conf.metricsAfterSync = counters(afterSync);
+    conf.memoryAfterSync.heapUsed = afterSync.get('nodejs_heap_size_used_bytes');
+    conf.memoryAfterSync.heapTotal = afterSync.get('nodejs_heap_size_total_bytes');
+    conf.memoryAfterSync.external = afterSync.get('nodejs_external_memory_bytes');
     log(
       `initial sync: ${synced.synced}/${opts.proxies} proxies in ${fmtS(conf.initialSync.allProxiesMs)}, ` +
         `CP CPU ${fmtS(conf.initialSync.controlPlaneCpuMs)}, RSS ${fmtMB(conf.memoryAfterSync.rss)}; ` +
         `resources per proxy ${JSON.stringify(synced.resources)}`,
     );
+    log(
+      `  memory after sync: V8 heap used ${fmtMB(conf.memoryAfterSync.heapUsed)} of ` +
+        `${fmtMB(conf.memoryAfterSync.heapTotal)}, external (Buffers) ${fmtMB(conf.memoryAfterSync.external)}`,
+    );
     if (!synced.ok)
       throw new Error(`initial sync incomplete: ${synced.synced}/${opts.proxies} proxies`);
+    if (heapDir) {
+      await mkdir(join(REPO, 'bench/results'), { recursive: true });
+      conf.heapSnapshot = await cpProc.heapSnapshot(
+        join(REPO, 'bench/results', `control-plane-q${quietMs}-${Date.now()}.heapsnapshot`),
+      );
+      log(`  heap snapshot after sync: ${conf.heapSnapshot}`);
+    }
 
     store = await openFileStore(dir);
     const changer = new Changer(size, opts.proxies, store);
@@ -699,6 +757,7 @@ async function runConfiguration(opts, size, template, quietMs, deadline, results
       }
       await rm(profDir, { recursive: true, force: true });
     }
+    if (heapDir) await rm(heapDir, { recursive: true, force: true });
     if (!opts.keep) await rm(dir, { recursive: true, force: true });
   }
 }
@@ -761,8 +820,16 @@ function table(results) {
       q(`full push: CP CPU (${n(ph.fullPush)})`, f, 'cpuMs', fmtS, '< 2 s');
       q('full push: wall, write → all ACKed', f, 'allTypesLastAckMs', fmtS);
     }
-    if (c.memoryAfterSync)
+    if (c.memoryAfterSync) {
       rows.push(['CP RSS after initial sync', fmtMB(c.memoryAfterSync.rss), '', '< 500 MB']);
+      if (c.memoryAfterSync.heapUsed !== undefined)
+        rows.push([
+          '  … V8 heap used / external (Buffers)',
+          fmtMB(c.memoryAfterSync.heapUsed),
+          fmtMB(c.memoryAfterSync.external),
+          '',
+        ]);
+    }
     if (c.memoryAtEnd) rows.push(['CP peak RSS (VmHWM)', fmtMB(c.memoryAtEnd.hwm), '', '< 500 MB']);
     if (c.proxiesProcess)
       rows.push([

@@ -299,6 +299,25 @@ export class ControlPlane {
     m.gaugeFrom('pilot_last_push_timestamp_seconds', 'Time of the last push.', [], () => [
       [{}, this.#lastPush / 1000],
     ]);
+    // The process's memory, under the names Prometheus' Node.js client uses.
+    m.gaugeFrom('process_resident_memory_bytes', 'Resident memory size in bytes.', [], () => [
+      [{}, process.memoryUsage.rss()],
+    ]);
+    m.gaugeFrom(
+      'nodejs_heap_size_used_bytes',
+      'V8 heap in use (JavaScript objects), in bytes.',
+      [],
+      () => [[{}, process.memoryUsage().heapUsed]],
+    );
+    m.gaugeFrom('nodejs_heap_size_total_bytes', 'V8 heap reserved, in bytes.', [], () => [
+      [{}, process.memoryUsage().heapTotal],
+    ]);
+    m.gaugeFrom(
+      'nodejs_external_memory_bytes',
+      'Memory outside the V8 heap held by JavaScript objects (Buffers), in bytes.',
+      [],
+      () => [[{}, process.memoryUsage().external]],
+    );
   }
 
   #debugProvider(): DebugProvider {

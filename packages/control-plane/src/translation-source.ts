@@ -10,6 +10,10 @@
 // re-send them. An endpoint-only change rebuilds only the load assignments of the services whose
 // endpoints changed, and says so (`incremental`): a proxy holding the previous EDS version is
 // sent just those.
+//
+// Only the encoded resources are kept: the JSON they were translated from is dropped once
+// encoded (hundreds of MB of objects in a large mesh). `/debug/config_dump` translates again
+// for the proxy asked about, as istiod's config dump does.
 import { createHash } from 'node:crypto';
 import { TYPE_URL, encodeResource, type EncodedAny } from '@trellis/envoy';
 import type { Snapshot } from '@trellis/registry';
@@ -37,11 +41,10 @@ interface Named {
   readonly clusterName?: string;
 }
 
-/** Resources of one type, JSON and encoded, by name: immutable once built. */
+/** Resources of one type, encoded, by name: immutable once built. */
 interface Part {
   /** Unique among all parts ever built (a proxy compares it with what it was sent). */
   readonly version: string;
-  readonly json: readonly Named[];
   readonly encoded: ReadonlyMap<string, EncodedAny>;
   /** A proxy of the scope, to rebuild some of the part's resources from. */
   readonly proxy: Proxy;
@@ -60,7 +63,8 @@ interface ProxyEntry {
   /** Snapshot version it is current for. */
   at: string;
   readonly set: ResourceSet;
-  readonly json: readonly (readonly Named[])[];
+  /** The names translation was given (proxyless listeners), to translate the same again. */
+  readonly names?: readonly string[];
 }
 
 /** Name arrays known to list exactly a resource map's names (maps are immutable, often shared). */
@@ -162,8 +166,8 @@ export interface TranslationStats {
 export class TranslationSource implements ResourceSource {
   /** Per proxy (node id), per type: what it was last given. */
   readonly #perProxy = new Map<string, Map<string, ProxyEntry>>();
-  /** `namespace/pod` of each proxy in #perProxy. */
-  readonly #pods = new Map<string, string>();
+  /** Each proxy in #perProxy. */
+  readonly #infos = new Map<string, ProxyInfo>();
   /** Shared parts by `typeUrl | scope key`. */
   readonly #shared = new Map<string, SharedEntry>();
   #snapshot: Snapshot | undefined;
@@ -212,8 +216,8 @@ export class TranslationSource implements ResourceSource {
     // A proxy's own entries follow its workload too: those of changed workloads are rebuilt.
     const touched = new Set([...(change.workloads ?? [])].map((w) => `${w.namespace}/${w.name}`));
     for (const [nodeId, perType] of this.#perProxy) {
-      const pod = this.#pods.get(nodeId);
-      if (pod !== undefined && touched.has(pod)) continue;
+      const info = this.#infos.get(nodeId);
+      if (info !== undefined && touched.has(`${info.namespace}/${info.podName}`)) continue;
       for (const [type, e] of perType)
         if (e.at === prev && unaffected.has(type) && SPLIT_TYPES.has(type)) e.at = s.version;
     }
@@ -226,7 +230,7 @@ export class TranslationSource implements ResourceSource {
   /** Forgets a disconnected proxy. */
   forget(nodeId: string): void {
     this.#perProxy.delete(nodeId);
-    this.#pods.delete(nodeId);
+    this.#infos.delete(nodeId);
   }
 
   #proxyOf(snapshot: Snapshot, info: ProxyInfo): Proxy {
@@ -324,7 +328,7 @@ export class TranslationSource implements ResourceSource {
     const old = entry?.part;
     const json = this.#translate(snapshot, proxy, typeUrl, undefined, part);
     const encoded = this.#encode(typeUrl, json, old?.encoded);
-    const built = this.#rebuilt(snapshot, proxy, old, json, encoded);
+    const built = this.#rebuilt(snapshot, proxy, old, encoded);
     this.#shared.set(k, { part: built, current: snapshot.version });
     return built;
   }
@@ -338,10 +342,9 @@ export class TranslationSource implements ResourceSource {
     snapshot: Snapshot,
     proxy: Proxy,
     old: Part | undefined,
-    json: readonly Named[],
     encoded: Map<string, EncodedAny>,
   ): Part {
-    if (!old) return { version: this.#newVersion(snapshot), json, encoded, proxy };
+    if (!old) return { version: this.#newVersion(snapshot), encoded, proxy };
     const changed = new Set<string>();
     let added = false;
     for (const [n, r] of encoded) {
@@ -357,11 +360,11 @@ export class TranslationSource implements ResourceSource {
     for (const n of old.encoded.keys()) if (!encoded.has(n)) removed = true;
     if (!removed && changed.size === 0) return old;
     const version = this.#newVersion(snapshot);
-    if (removed) return { version, json, encoded, proxy };
+    if (removed) return { version, encoded, proxy };
     // Same names as the part it increments: what covered that covers this.
     const known = coveringNames.get(old.encoded);
     if (known && !added) coveringNames.set(encoded, known);
-    return { version, json, encoded, proxy, incremental: { from: old.version, changed } };
+    return { version, encoded, proxy, incremental: { from: old.version, changed } };
   }
 
   /** Rebuilds the load assignments of the changed services only. */
@@ -389,7 +392,6 @@ export class TranslationSource implements ResourceSource {
       );
       return {
         version: this.#newVersion(snapshot),
-        json: all,
         encoded: this.#encode(TYPE_URL.ClusterLoadAssignment, all),
         proxy: old.proxy,
       };
@@ -400,13 +402,8 @@ export class TranslationSource implements ResourceSource {
     // Same names as the part it increments: what covered that covers this.
     const known = coveringNames.get(old.encoded);
     if (known) coveringNames.set(encoded, known);
-    const byName = new Map(json.map((r) => [nameOf(r), r]));
-    const merged = old.json.map((r) =>
-      changed.has(nameOf(r)) ? (byName.get(nameOf(r)) as Named) : r,
-    );
     return {
       version: this.#newVersion(snapshot),
-      json: merged,
       encoded,
       proxy: old.proxy,
       incremental: { from: old.version, changed },
@@ -424,8 +421,8 @@ export class TranslationSource implements ResourceSource {
     if (!perType) {
       perType = new Map();
       this.#perProxy.set(info.nodeId, perType);
-      this.#pods.set(info.nodeId, `${info.namespace}/${info.podName}`);
     }
+    this.#infos.set(info.nodeId, info);
     // Proxyless listeners depend on the names asked for, so they are not cached across requests.
     const namesMatter = info.proxyless && typeUrl === TYPE_URL.Listener;
     const cached = perType.get(typeUrl);
@@ -450,7 +447,7 @@ export class TranslationSource implements ResourceSource {
       entry = {
         at: snapshot.version,
         set: { version: `${snapshot.version}.${digestOf(encoded)}`, resources: encoded },
-        json: [json],
+        ...(namesMatter && names ? { names } : {}),
       };
     } else if (!SPLIT_TYPES.has(typeUrl)) {
       const p = this.#sharedPart(snapshot, proxy, typeUrl, key, 'all');
@@ -462,7 +459,6 @@ export class TranslationSource implements ResourceSource {
           groups: [p.encoded],
           ...(p.incremental ? { incremental: p.incremental } : {}),
         },
-        json: [p.json],
       };
     } else {
       const shared = this.#sharedPart(snapshot, proxy, typeUrl, key, 'outbound');
@@ -481,7 +477,6 @@ export class TranslationSource implements ResourceSource {
           groups,
           ...(inc && from !== '' ? { incremental: { from, changed: inc.changed } } : {}),
         },
-        json: [shared.json, ownJson],
       };
     }
     perType.set(typeUrl, entry);
@@ -516,16 +511,23 @@ export class TranslationSource implements ResourceSource {
     };
   }
 
-  /** The JSON resources last generated for a proxy, by type (for /debug/config_dump). */
+  /**
+   * The JSON resources of a proxy, by type, for `/debug/config_dump`: translated again from the
+   * current snapshot (as istiod does) for the types the proxy was given, with the version it was
+   * last given. Only the encoded output is kept between requests.
+   */
   generatedFor(
     nodeId: string,
   ): { version: string; byType: ReadonlyMap<string, readonly Named[]> } | undefined {
     const perType = this.#perProxy.get(nodeId);
-    if (!perType) return undefined;
+    const info = this.#infos.get(nodeId);
+    const snapshot = this.#snapshot;
+    if (!perType || !info || !snapshot) return undefined;
+    const proxy = this.#proxyOf(snapshot, info);
     const byType = new Map<string, readonly Named[]>();
     let version = '';
     for (const [t, e] of perType) {
-      byType.set(t, e.json.flat());
+      byType.set(t, this.#translate(snapshot, proxy, t, e.names, 'all'));
       if (t === TYPE_URL.ClusterLoadAssignment || version === '') version = e.set.version;
     }
     return { version, byType };

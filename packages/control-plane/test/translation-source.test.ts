@@ -354,3 +354,27 @@ test('namespaces with nothing of their own share clusters; one with a foreign De
   );
   assert.notEqual(cds(proxies[0]!), cds(proxies[2]!));
 });
+
+test('the config dump of a proxy is what it was served, translated again (no JSON kept)', () => {
+  const snap = buildSnapshot(BASE, { version: '1' });
+  const src = new TranslationSource();
+  src.setSnapshot(snap);
+  const p = info('reviews-0', '10.0.0.2', 'reviews');
+  assert.equal(src.generatedFor(p.nodeId), undefined);
+  for (const t of TYPES) src.resources(p, t, undefined);
+  const dump = src.generatedFor(p.nodeId);
+  assert.ok(dump);
+  assert.equal(dump.version, src.resources(p, TYPE_URL.ClusterLoadAssignment, undefined).version);
+  for (const t of TYPES) {
+    const json: readonly { name?: string; clusterName?: string }[] = dump.byType.get(t) ?? [];
+    const dumped = new Map<string, string>(
+      json.map((x) => [
+        x.name ?? x.clusterName ?? '',
+        Buffer.from(encodeResource(t, x).value).toString('hex'),
+      ]),
+    );
+    assert.deepEqual(dumped, served(src, p, t), t);
+  }
+  src.forget(p.nodeId);
+  assert.equal(src.generatedFor(p.nodeId), undefined);
+});

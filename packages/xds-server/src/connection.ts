@@ -4,6 +4,7 @@
 // pushes from the server) on one promise chain, so responses of one type are written in
 // order and nonces are never interleaved.
 import { PUSH_ORDER } from '@trellis/envoy';
+import { NO_NAMES } from './names.js';
 import type { ProxyInfo } from './proxy-info.js';
 import type { ResourceSet, ResourceSource } from './resource-source.js';
 import { XdsStats } from './stats.js';
@@ -89,7 +90,14 @@ export interface ConnectionContext {
 export class TypeState {
   readonly typeUrl: string;
   wildcard = false;
-  readonly names = new Set<string>();
+  #names: ReadonlySet<string> = NO_NAMES.set;
+  /** Explicitly subscribed names: read-only, as streams share one set among equal subscriptions. */
+  get names(): ReadonlySet<string> {
+    return this.#names;
+  }
+  set names(names: ReadonlySet<string>) {
+    this.#names = names;
+  }
   lastSent: SentRecord | undefined;
   lastAcked: AckRecord | undefined;
   lastNack: NackRecord | undefined;

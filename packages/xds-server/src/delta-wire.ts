@@ -3,7 +3,19 @@
 // encoder would rebuild every resource as a message object first). Responses using fields this
 // encoder does not write (resource aliases, TTLs) go through @trellis/envoy's encoder instead.
 import { Buffer } from 'node:buffer';
-import { encodeDeltaDiscoveryResponse, type DeltaDiscoveryResponse } from '@trellis/envoy';
+import {
+  encodeDeltaDiscoveryResponse,
+  type DeltaDiscoveryResponse,
+  type Resource,
+} from '@trellis/envoy';
+
+/**
+ * A delta response as the server sends it: `encodedResources` are pre-encoded `resources` entries
+ * (from encodeResourceEntries) sent after the rest; protobuf concatenates repeated fields.
+ */
+export interface DeltaResponseOut extends DeltaDiscoveryResponse {
+  encodedResources?: readonly Buffer[];
+}
 
 /** Length-delimited field key: (field number << 3) | wire type 2. */
 const key = (field: number): number => (field << 3) | 2;
@@ -66,8 +78,22 @@ class Writer {
   }
 }
 
-/** Encodes a delta response (the same message as @trellis/envoy's encoder, fewer copies). */
-export function encodeDeltaResponse(r: DeltaDiscoveryResponse): Buffer {
+/**
+ * Encodes resources as DeltaDiscoveryResponse `resources` entries (name, version, resource): the
+ * same bytes whichever response carries them, so a shared group is encoded once.
+ */
+export function encodeResourceEntries(resources: Resource[]): Buffer {
+  return encodeDeltaResponse({ resources });
+}
+
+/**
+ * Encodes a delta response (the same message as @trellis/envoy's encoder, fewer copies); its
+ * `encodedResources` are appended (the server writes them separately; see server.ts).
+ */
+export function encodeDeltaResponse(r: DeltaResponseOut): Buffer {
+  const { encodedResources, ...rest } = r;
+  if (encodedResources && encodedResources.length > 0)
+    return Buffer.concat([encodeDeltaResponse(rest), ...encodedResources]);
   const resources = r.resources ?? [];
   if (resources.some((x) => x.ttl !== undefined || (x.aliases?.length ?? 0) > 0)) {
     const b = encodeDeltaDiscoveryResponse(r);

@@ -7,11 +7,12 @@ import { createHash } from 'node:crypto';
 import {
   isWildcardType,
   type DeltaDiscoveryRequest,
-  type DeltaDiscoveryResponse,
   type EncodedAny,
   type Resource,
 } from '@trellis/envoy';
 import { Connection, StreamError, TypeState, type ConnectionContext } from './connection.js';
+import { encodeResourceEntries, type DeltaResponseOut } from './delta-wire.js';
+import { NO_NAMES, shareNames, type NameSet } from './names.js';
 import type { ProxyInfo } from './proxy-info.js';
 import type { ResourceSet } from './resource-source.js';
 
@@ -27,6 +28,50 @@ export function resourceVersion(any: EncodedAny): string {
     hashes.set(any, v);
   }
   return v;
+}
+
+/** The `resources` entries of each shared group (versions hashed from bytes), encoded once. */
+const groupEntries = new WeakMap<ReadonlyMap<string, EncodedAny>, Buffer>();
+
+function encodedGroup(group: ReadonlyMap<string, EncodedAny>): Buffer {
+  let b = groupEntries.get(group);
+  if (!b) {
+    b = encodeResourceEntries(
+      [...group.keys()].sort().map((name) => {
+        const any = group.get(name) as EncodedAny;
+        return { name, version: resourceVersion(any), resource: any };
+      }),
+    );
+    groupEntries.set(group, b);
+  }
+  return b;
+}
+
+/** Resources at least this large are sent as cached entries (see entryBytes). */
+const LARGE = 16 * 1024;
+
+/** The encoded `resources` entry of a large resource, kept with it (one per name and version). */
+const entries = new WeakMap<
+  EncodedAny,
+  { readonly name: string; readonly version: string; readonly bytes: Buffer }
+>();
+
+/**
+ * A large resource sent to many proxies (a namespace's route configuration, ~0.7 MB with 1,000
+ * virtual hosts) is encoded as a response entry once and written as the same bytes to each,
+ * instead of being copied into every proxy's response.
+ */
+function entryBytes(r: Resource): Buffer | undefined {
+  const any = r.resource;
+  const name = r.name ?? '';
+  const version = r.version ?? '';
+  if (!any || any.value.byteLength < LARGE || r.ttl !== undefined || (r.aliases?.length ?? 0) > 0)
+    return undefined;
+  const known = entries.get(any);
+  if (known && known.name === name && known.version === version) return known.bytes;
+  const bytes = encodeResourceEntries([{ name, version, resource: any }]);
+  entries.set(any, { name, version, bytes });
+  return bytes;
 }
 
 /** A resource's version in a set: the source's, or a hash of its bytes. */
@@ -46,6 +91,8 @@ interface PendingResponse {
   readonly names: readonly string[];
   readonly before: readonly (string | undefined)[];
   readonly after: readonly (string | undefined)[];
+  /** The whole of this set was sent to a proxy holding nothing (see wholeDiff). */
+  readonly whole?: ResourceSet;
 }
 
 /**
@@ -57,6 +104,8 @@ interface PendingResponse {
  *   with `initial_resource_versions`, until the next full comparison brings it back to `held`.
  */
 export class DeltaTypeState extends TypeState {
+  /** The subscribed names, shared with every stream subscribed to exactly these. */
+  #names: NameSet = NO_NAMES;
   held: ResourceSet | undefined;
   /** What the proxy has when `held` is undefined: name → version. */
   readonly versions = new Map<string, string>();
@@ -65,14 +114,17 @@ export class DeltaTypeState extends TypeState {
   /** Responses not yet ACKed or NACKed, by nonce. */
   readonly pending = new Map<string, PendingResponse>();
   seq = 0;
-  #sorted: readonly string[] | undefined;
 
-  /** The subscribed names, sorted (kept until the subscription changes: EDS has thousands). */
-  sortedNames(): readonly string[] {
-    return (this.#sorted ??= [...this.names].sort());
+  override get names(): ReadonlySet<string> {
+    return this.#names.set;
   }
-  namesChanged(): void {
-    this.#sorted = undefined;
+  override set names(names: ReadonlySet<string>) {
+    this.#names = shareNames(names);
+  }
+
+  /** The subscribed names, sorted (shared, as the set is). */
+  sortedNames(): readonly string[] {
+    return this.#names.sorted;
   }
 
   wants(name: string): boolean {
@@ -115,13 +167,13 @@ export class DeltaTypeState extends TypeState {
 /** An incremental ADS stream. */
 export class DeltaConnection extends Connection<DeltaTypeState> {
   readonly protocol = 'delta' as const;
-  private readonly send: (r: DeltaDiscoveryResponse) => Promise<void>;
+  private readonly send: (r: DeltaResponseOut) => Promise<void>;
 
   constructor(
     id: string,
     proxy: ProxyInfo,
     ctx: ConnectionContext,
-    send: (r: DeltaDiscoveryResponse) => Promise<void>,
+    send: (r: DeltaResponseOut) => Promise<void>,
   ) {
     super(id, proxy, ctx);
     this.send = send;
@@ -159,26 +211,30 @@ export class DeltaConnection extends Connection<DeltaTypeState> {
     // before the subscription changes.
     if (subscribe.length > 0 || unsubscribe.length > 0) st.materialize();
     let added = false;
-    for (const name of subscribe) {
-      if (name === '*') {
-        if (!st.wildcard) added = true;
-        st.wildcard = true;
-      } else if (!st.names.has(name)) {
-        st.names.add(name);
-        added = true;
+    if (subscribe.length > 0 || unsubscribe.length > 0) {
+      // The set held is shared with other streams: changed on a copy, then shared again.
+      const names = new Set(st.names);
+      for (const name of subscribe) {
+        if (name === '*') {
+          if (!st.wildcard) added = true;
+          st.wildcard = true;
+        } else if (!names.has(name)) {
+          names.add(name);
+          added = true;
+        }
       }
-    }
-    for (const name of unsubscribe) {
-      if (name === '*') {
-        st.wildcard = false;
-        for (const n of [...st.versions.keys()]) if (!st.names.has(n)) st.versions.delete(n);
-      } else {
-        st.names.delete(name);
-        st.absentNotified.delete(name);
-        if (!st.wildcard) st.versions.delete(name);
+      for (const name of unsubscribe) {
+        if (name === '*') {
+          st.wildcard = false;
+          for (const n of [...st.versions.keys()]) if (!names.has(n)) st.versions.delete(n);
+        } else {
+          names.delete(name);
+          st.absentNotified.delete(name);
+          if (!st.wildcard) st.versions.delete(name);
+        }
       }
+      st.names = names;
     }
-    if (subscribe.length > 0 || unsubscribe.length > 0) st.namesChanged();
     if (first || added) await this.respond(st, first, now);
   }
 
@@ -197,6 +253,9 @@ export class DeltaConnection extends Connection<DeltaTypeState> {
     for (const [n, q] of st.pending) if (q.seq <= p.seq) st.pending.delete(n);
     if (req.errorDetail) {
       st.materialize();
+      if (p.whole)
+        for (const name of p.whole.resources.keys())
+          if (st.versions.get(name) === versionIn(p.whole, name)) st.versions.delete(name);
       for (let i = 0; i < p.names.length; i++) {
         const name = p.names[i] as string;
         if (st.versions.get(name) !== p.after[i]) continue; // changed again since
@@ -228,17 +287,23 @@ export class DeltaConnection extends Connection<DeltaTypeState> {
     // The proxy was given this very set: nothing to compare.
     if (!force && held && held.version === set.version && held.resources === set.resources) return;
     const inc = set.incremental;
+    const whole = wholeDiff(st, set);
     const diff =
+      whole ??
       (!force && held && inc && held.version === inc.from
         ? stepDiff(st, held, set, inc.changed)
-        : undefined) ?? fullDiff(st, set);
+        : undefined) ??
+      fullDiff(st, set);
     // Either way the proxy now holds (or is being sent) exactly the set as subscribed.
     for (const name of diff.removed) if (st.names.has(name)) st.absentNotified.add(name);
     for (const r of diff.resources) st.absentNotified.delete(r.name ?? '');
+    if (whole && st.absentNotified.size > 0)
+      for (const name of set.resources.keys()) st.absentNotified.delete(name);
     for (const name of diff.absent) st.absentNotified.add(name);
     st.holdSet(set);
     const removedResources = [...diff.removed, ...diff.absent].sort();
-    if (!force && diff.resources.length === 0 && removedResources.length === 0) return;
+    const count = whole ? set.resources.size : diff.resources.length;
+    if (!force && count === 0 && removedResources.length === 0) return;
     const nonce = this.ctx.nextNonce();
     st.pending.set(nonce, {
       seq: ++st.seq,
@@ -246,10 +311,21 @@ export class DeltaConnection extends Connection<DeltaTypeState> {
       names: diff.names,
       before: diff.before,
       after: diff.after,
+      ...(whole ? { whole: set } : {}),
     });
+    // The whole set: its shared groups go as their entries, encoded once for every proxy; large
+    // resources go as their cached entries too.
+    const small: Resource[] = [];
+    const encoded: Buffer[] = whole ? (set.groups ?? []).map(encodedGroup) : [];
+    for (const r of diff.resources) {
+      const b = entryBytes(r);
+      if (b) encoded.push(b);
+      else small.push(r);
+    }
     await this.send({
       systemVersionInfo: set.version,
-      resources: diff.resources,
+      resources: small,
+      ...(encoded.length > 0 ? { encodedResources: encoded } : {}),
       typeUrl: st.typeUrl,
       removedResources,
       nonce,
@@ -261,7 +337,7 @@ export class DeltaConnection extends Connection<DeltaTypeState> {
         version: set.version,
         nonce,
         time: this.ctx.clock.now(),
-        resources: diff.resources.length,
+        resources: count,
         removed: removedResources.length,
       },
       requestedAt,
@@ -326,6 +402,23 @@ function stepDiff(
     change(d, name, before, version);
   }
   d.resources.sort(byName);
+  return d;
+}
+
+/**
+ * A proxy that holds nothing and wants every resource of a grouped set (a new proxy, the initial
+ * sync of a mesh) is sent the whole set: no per-resource comparison, no per-resource objects.
+ * The Diff lists nothing but the subscribed names that do not exist; undefined otherwise.
+ */
+function wholeDiff(st: DeltaTypeState, set: ResourceSet): Diff | undefined {
+  if (st.held !== undefined || st.versions.size > 0) return undefined;
+  if (!set.groups || set.versions !== undefined || set.resources.size === 0) return undefined;
+  if (!st.wildcard)
+    for (const name of set.resources.keys()) if (!st.names.has(name)) return undefined;
+  const d = emptyDiff();
+  for (const name of st.names) {
+    if (!set.resources.has(name) && !st.absentNotified.has(name)) d.absent.push(name);
+  }
   return d;
 }
 

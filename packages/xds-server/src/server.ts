@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import {
   adsServiceDefinition,
+  encodeDiscoveryResponse,
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
   type DiscoveryRequest,
@@ -18,7 +19,7 @@ import {
   type XdsServerHooks,
 } from './connection.js';
 import { DeltaConnection } from './delta.js';
-import { encodeDeltaResponse } from './delta-wire.js';
+import { encodeDeltaResponse, type DeltaResponseOut } from './delta-wire.js';
 import { parseProxyInfo, type ProxyInfo } from './proxy-info.js';
 import { PushQueue, Semaphore } from './push-queue.js';
 import type { PushRequest, ResourceSource } from './resource-source.js';
@@ -80,6 +81,50 @@ const servedDefinition = {
 };
 
 type Call<Req, Res> = grpc.ServerDuplexStream<Req, Res>;
+
+/** What the server needs of the HTTP/2 stream under a grpc-js call (Node's ServerHttp2Stream). */
+interface Http2Out {
+  write(chunk: Uint8Array, cb?: (e?: Error | null) => void): boolean;
+  cork(): void;
+  uncork(): void;
+}
+
+/**
+ * The HTTP/2 stream a grpc-js server call writes its messages to, when grpc-js exposes it (a
+ * call without server interceptors, grpc-js 1.10+); undefined otherwise, and responses then go
+ * through `call.write` as usual.
+ */
+function http2Out(call: Call<unknown, unknown>): Http2Out | undefined {
+  const inner = (call as unknown as { call?: { stream?: unknown } }).call;
+  const s = inner?.stream as Partial<Http2Out & { respond: unknown; session: unknown }> | undefined;
+  if (
+    s &&
+    typeof s.write === 'function' &&
+    typeof s.cork === 'function' &&
+    typeof s.uncork === 'function' &&
+    typeof s.respond === 'function' &&
+    s.session !== undefined
+  )
+    return s as Http2Out;
+  return undefined;
+}
+
+const asBuffer = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+
+/**
+ * A response as the byte strings of its gRPC message, in order: shared groups' pre-encoded
+ * `resources` entries are passed as they are (protobuf concatenates repeated fields), never
+ * copied into a per-proxy buffer.
+ */
+function sotwChunks(r: DiscoveryResponse): Buffer[] {
+  const { encodedResources, ...head } = r;
+  return [asBuffer(encodeDiscoveryResponse(head)), ...(encodedResources ?? []).map(asBuffer)];
+}
+
+function deltaChunks(r: DeltaResponseOut): Buffer[] {
+  const { encodedResources, ...head } = r;
+  return [encodeDeltaResponse(head), ...(encodedResources ?? [])];
+}
 
 /**
  * An ADS server. Register it on a grpc-js Server with `addTo` (to share a port with other
@@ -229,16 +274,27 @@ export class XdsServer {
   }
 
   private serveSotw(call: Call<DiscoveryRequest, DiscoveryResponse>): void {
-    this.serve(call, 'sotw', (id, proxy, send) => new SotwConnection(id, proxy, this.ctx, send));
+    this.serve(
+      call,
+      'sotw',
+      sotwChunks,
+      (id, proxy, send) => new SotwConnection(id, proxy, this.ctx, send),
+    );
   }
 
-  private serveDelta(call: Call<DeltaDiscoveryRequest, DeltaDiscoveryResponse>): void {
-    this.serve(call, 'delta', (id, proxy, send) => new DeltaConnection(id, proxy, this.ctx, send));
+  private serveDelta(call: Call<DeltaDiscoveryRequest, DeltaResponseOut>): void {
+    this.serve(
+      call,
+      'delta',
+      deltaChunks,
+      (id, proxy, send) => new DeltaConnection(id, proxy, this.ctx, send),
+    );
   }
 
   private serve<Req extends DiscoveryRequest | DeltaDiscoveryRequest, Res>(
     call: Call<Req, Res>,
     protocol: 'sotw' | 'delta',
+    chunks: (r: Res) => Buffer[],
     make: (
       id: string,
       proxy: ProxyInfo,
@@ -266,6 +322,29 @@ export class XdsServer {
     // Responses are written a few at a time server-wide, each once the previous ones were handed
     // to their sockets: a full push of megabytes to hundreds of proxies would otherwise hold
     // every encoded response in memory at once.
+    // Where grpc-js exposes the call's HTTP/2 stream, a response is written there as its gRPC
+    // frame (5-byte prefix) and its encoded parts: the shared parts go to the socket without a
+    // copy. grpc-js would join them into one buffer and copy that again into its frame, i.e.
+    // allocate and copy twice the whole response (megabytes of CDS, per proxy).
+    const out = http2Out(call);
+    const write = (r: Res, done: () => void): void => {
+      if (!out) {
+        call.write(r, done);
+        return;
+      }
+      const parts = chunks(r);
+      let size = 0;
+      for (const p of parts) size += p.byteLength;
+      const prefix = Buffer.allocUnsafe(5);
+      prefix[0] = 0; // not compressed
+      prefix.writeUInt32BE(size, 1);
+      call.sendMetadata(new grpc.Metadata()); // response headers, once per call (grpc-js)
+      out.cork();
+      out.write(prefix);
+      parts.forEach((p, i) => out.write(p, i === parts.length - 1 ? () => done() : undefined));
+      out.uncork();
+      this.stats.directWrites++;
+    };
     const send = async (r: Res): Promise<void> => {
       await this.sendSlots.acquire();
       try {
@@ -276,7 +355,7 @@ export class XdsServer {
             resolve();
           };
           call.on('close', done);
-          call.write(r, done);
+          write(r, done);
         });
       } finally {
         this.sendSlots.release();

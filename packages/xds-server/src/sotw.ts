@@ -1,6 +1,11 @@
 // State-of-the-world ADS: every response carries the full set of subscribed resources of
 // its type, with a version and a nonce. A request that echoes the latest nonce is an ACK
 // (or, with error_detail, a NACK); one echoing an older nonce is stale and ignored.
+//
+// Envoy repeats its whole subscription in every request (thousands of EDS names in every ACK),
+// and the proxies of a mesh mostly subscribe to the same names: identical subscriptions are kept
+// once, shared by every stream that sent them (see `Subscription`).
+import { createHash } from 'node:crypto';
 import {
   encodeResourceEntries,
   isWildcardType,
@@ -9,26 +14,77 @@ import {
   type EncodedAny,
 } from '@trellis/envoy';
 import { Connection, StreamError, TypeState, type ConnectionContext } from './connection.js';
+import { shareNames, type NameSet } from './names.js';
 import type { ProxyInfo } from './proxy-info.js';
 import type { ResourceSet } from './resource-source.js';
 
 const INVALID_ARGUMENT = 3;
 
+/**
+ * The resource names of a request, immutable and shared: every stream whose last request named
+ * the same list (byte for byte) holds the same object, so 500 proxies subscribed to the same
+ * 3,000 EDS names keep one copy of the names, their set and their encoding instead of 500.
+ */
+export class Subscription {
+  /** The names other than `*` (shared with every stream subscribed to them). */
+  readonly explicit: NameSet;
+  /** The request named `*`. */
+  readonly star: boolean;
+  /** The request named nothing (the legacy wildcard for LDS and CDS). */
+  readonly empty: boolean;
+  /** The encoded resource_names entries (see DiscoveryRequest.resourceNamesRaw), if known. */
+  readonly raw: Buffer | undefined;
+  constructor(requested: readonly string[], raw: Buffer | undefined) {
+    this.star = requested.includes('*');
+    this.empty = requested.length === 0;
+    this.explicit = shareNames(this.star ? requested.filter((n) => n !== '*') : requested);
+    this.raw = raw;
+  }
+  /** Whether `raw` is this subscription's encoding. */
+  sameBytes(raw: Uint8Array | undefined): boolean {
+    if (raw === undefined || this.raw === undefined) return false;
+    return this.raw.equals(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
+  }
+}
+
+/** Subscriptions in use, by a digest of their encoding (or of their names); weakly held. */
+const subscriptions = new Map<string, WeakRef<Subscription>>();
+const dropSubscription = new FinalizationRegistry<string>((key) => {
+  if (subscriptions.get(key)?.deref() === undefined) subscriptions.delete(key);
+});
+const EMPTY = new Subscription([], undefined);
+
+/** The shared Subscription of a request's names (decoded only when not already known). */
+function subscriptionOf(req: DiscoveryRequest): Subscription {
+  const raw = req.resourceNamesRaw;
+  let key: string;
+  if (raw !== undefined) key = `b${createHash('sha256').update(raw).digest('base64')}`;
+  else {
+    const names = req.resourceNames ?? [];
+    if (names.length === 0) return EMPTY;
+    key = `n${createHash('sha256').update(names.join('\0')).digest('base64')}`;
+  }
+  const known = subscriptions.get(key)?.deref();
+  if (known && (raw === undefined || known.sameBytes(raw))) return known;
+  // Copied: the raw entries are a view of the whole request message.
+  const sub = new Subscription(
+    req.resourceNames ?? [],
+    raw === undefined ? undefined : Buffer.from(raw),
+  );
+  subscriptions.set(key, new WeakRef(sub));
+  dropSubscription.register(sub, key);
+  return sub;
+}
+
 /** Per-type state of a SotW stream. */
 export class SotwTypeState extends TypeState {
   /** Subscribed by sending no names (the legacy wildcard of LDS/CDS). */
   legacyWildcard = false;
-  #sorted: readonly string[] | undefined;
-  /** The names of the last request, as sent. */
-  lastRequestNames: readonly string[] | undefined;
-  /** Their encoded form (see DiscoveryRequest.resourceNamesRaw). */
-  lastNamesRaw: Uint8Array | undefined;
-  /** The subscribed names, sorted (kept until the subscription changes: EDS has thousands). */
+  /** The names of the last request (shared with other streams; `names` is its explicit set). */
+  subscription: Subscription | undefined;
+  /** The subscribed names, sorted (shared with every stream of the same subscription). */
   sortedNames(): readonly string[] {
-    return (this.#sorted ??= [...this.names].sort());
-  }
-  namesChanged(): void {
-    this.#sorted = undefined;
+    return this.subscription?.explicit.sorted ?? [];
   }
 }
 
@@ -55,14 +111,6 @@ export class SotwConnection extends Connection<SotwTypeState> {
     const nonce = req.responseNonce ?? '';
     const now = this.ctx.clock.now();
     let st = this.types.get(typeUrl);
-    // An ACK repeating the subscription byte for byte needs no names decoded.
-    const raw = req.resourceNamesRaw;
-    const last = st?.lastNamesRaw;
-    const repeat =
-      raw !== undefined &&
-      last !== undefined &&
-      Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).equals(last);
-    const names = repeat ? (st?.lastRequestNames ?? []) : (req.resourceNames ?? []);
 
     if (req.errorDetail) {
       // NACK: the proxy rejected the response with this nonce and keeps its previous config.
@@ -79,14 +127,17 @@ export class SotwConnection extends Connection<SotwTypeState> {
       return;
     }
 
+    // An ACK repeating the subscription byte for byte needs no names decoded, nor hashed.
+    const last = st?.subscription;
+    const sub = last?.sameBytes(req.resourceNamesRaw) ? last : subscriptionOf(req);
+
     if (!st || nonce === '' || !st.lastSent) {
       // A first request for this type on this stream (a new subscription, a reconnect
       // carrying a nonce of an earlier server, or a re-request): always answered.
       const initial = !st;
       st ??= new SotwTypeState(typeUrl);
       this.types.set(typeUrl, st);
-      st.lastNamesRaw = raw;
-      this.subscribe(st, names, initial);
+      this.subscribe(st, sub, initial);
       await this.respond(st, true, now);
       return;
     }
@@ -98,36 +149,23 @@ export class SotwConnection extends Connection<SotwTypeState> {
 
     this.recordAck(st, { version: req.versionInfo ?? '', nonce, time: now });
     // An ACK may also change the subscription (e.g. new RDS names): answer only then.
-    st.lastNamesRaw = raw;
-    if (this.subscribe(st, names, false)) await this.respond(st, true, now);
+    if (this.subscribe(st, sub, false)) await this.respond(st, true, now);
   }
 
   /** Applies a request's resource names; returns whether the subscription changed. */
-  private subscribe(st: SotwTypeState, names: readonly string[], initial: boolean): boolean {
+  private subscribe(st: SotwTypeState, sub: Subscription, initial: boolean): boolean {
     // Envoy repeats its whole EDS subscription (thousands of names) in every ACK, in the same
-    // order: an identical list is recognised without hashing a single name.
-    // The list kept is the first of the identical ones, its names shared with every other
-    // proxy's (interned): hundreds of proxies repeating thousands of names would otherwise
-    // each hold their own copies.
-    const last = st.lastRequestNames;
-    if (!initial && last && sameList(last, names) && !(names.length === 0 && !st.legacyWildcard))
-      return false;
-    names = names.map(intern);
-    st.lastRequestNames = names;
-    const star = names.includes('*');
-    const explicit = star ? names.filter((n) => n !== '*') : names;
-    const legacy =
-      names.length === 0 && isWildcardType(st.typeUrl) && (initial || st.legacyWildcard);
-    const wildcard = star || legacy;
-    let changed = wildcard !== st.wildcard || explicit.length !== st.names.size;
-    if (!changed) for (const n of explicit) if (!st.names.has(n)) changed = true;
+    // order: an identical list is the same shared Subscription, recognised at once.
+    const last = st.subscription;
+    st.subscription = sub;
+    if (!initial && last === sub && !(sub.empty && !st.legacyWildcard)) return false;
+    const legacy = sub.empty && isWildcardType(st.typeUrl) && (initial || st.legacyWildcard);
+    const wildcard = sub.star || legacy;
+    // Equal name sets are the same shared object.
+    const changed = wildcard !== st.wildcard || st.names !== sub.explicit.set;
     st.wildcard = wildcard;
     st.legacyWildcard = legacy;
-    if (changed) {
-      st.names.clear();
-      for (const n of explicit) st.names.add(n);
-      st.namesChanged();
-    }
+    st.names = sub.explicit.set;
     return changed;
   }
 
@@ -173,24 +211,6 @@ function incrementalFrom(
   if (force || !inc || !last || isWildcardType(st.typeUrl)) return undefined;
   if (last.version !== inc.from || st.lastNack?.nonce === last.nonce) return undefined;
   return inc.changed;
-}
-
-/** Resource names seen in subscriptions, one string object per name (bounded). */
-const interned = new Map<string, string>();
-const MAX_INTERNED = 1_000_000;
-
-function intern(name: string): string {
-  const known = interned.get(name);
-  if (known !== undefined) return known;
-  if (interned.size < MAX_INTERNED) interned.set(name, name);
-  return name;
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** Sets known to hold exactly the names of a (stable, sorted) subscription array. */

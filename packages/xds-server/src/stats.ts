@@ -18,6 +18,8 @@ export class XdsStats {
   rejectedStreams = 0;
   /** Errors thrown by the resource source. */
   sourceErrors = 0;
+  /** Responses written straight to their HTTP/2 stream (shared bytes not copied; see server.ts). */
+  directWrites = 0;
   /** Time from a push (or request) to its response being written, in seconds. */
   readonly pushTime: Histogram;
   constructor(buckets: readonly number[] = PUSH_TIME_BUCKETS_S) {

@@ -339,3 +339,109 @@ test('the direct delta response encoder gives the same message as the generic on
     if (sameBytes) assert.ok(direct.equals(generic));
   }
 });
+
+test('delta: a proxy new to a grouped set gets the groups as shared entries, then increments', async () => {
+  const g1 = new Map([
+    ['b', cla('b', '10.0.0.2')],
+    ['a', cla('a', '10.0.0.1')],
+  ]);
+  const g2 = new Map([['c', cla('c', '10.0.0.3')]]);
+  const union = new Map([...g1, ...g2]);
+  let set: ResourceSet = { version: 'g1', resources: union, groups: [g1, g2] };
+  const source: ResourceSource = { resources: () => set };
+  const rec = new HookRecorder();
+  const server = new XdsServer({ source, hooks: rec.hooks });
+  const port = await server.listen('127.0.0.1:0');
+  const client = new TestClient(port);
+  cleanups.push(
+    () => server.close(100),
+    () => client.close(),
+  );
+  const streams = [client.delta(), client.delta()];
+  const first: DeltaDiscoveryResponse[] = [];
+  for (const [i, s] of streams.entries()) {
+    s.send({ node: sidecarNode(`g-${i}`), typeUrl: CDS, resourceNamesSubscribe: ['*'] });
+    first.push(await s.next());
+  }
+  assert.equal(server.stats.directWrites, 2);
+  for (const r of first) {
+    assert.equal(r.systemVersionInfo, 'g1');
+    assert.deepEqual(resNames(r).sort(), ['a', 'b', 'c']);
+    for (const x of r.resources ?? []) {
+      const sent = union.get(x.name ?? '') as EncodedAny;
+      assert.equal(x.version, resourceVersion(sent));
+      assert.deepEqual(decodeResource(x.resource as EncodedAny), decodeResource(sent));
+    }
+  }
+  assert.deepEqual(heldBy(server, sidecarNode('g-0').id ?? '', CDS), expected(set));
+  // Stream 0 ACKs; stream 1 rejects the whole set, so it is taken as holding none of it.
+  const acked = rec.next('ack');
+  streams[0]!.send({ typeUrl: CDS, responseNonce: first[0]!.nonce ?? '' });
+  await acked;
+  const nacked = rec.next('nack');
+  streams[1]!.send({
+    typeUrl: CDS,
+    responseNonce: first[1]!.nonce ?? '',
+    errorDetail: { code: 3, message: 'rejected' },
+  });
+  await nacked;
+  assert.deepEqual(heldBy(server, sidecarNode('g-1').id ?? '', CDS), new Map());
+  // An increment: only "b" changed, and only "b" is sent to the proxy holding the set.
+  const g1b = new Map(g1);
+  g1b.set('b', cla('b', '10.0.0.9'));
+  set = {
+    version: 'g2',
+    resources: new Map([...g1b, ...g2]),
+    groups: [g1b, g2],
+    incremental: { from: 'g1', changed: new Set(['b']) },
+  };
+  await server.push({ proxies: 'all', typeUrls: [CDS], reason: 'change' });
+  assert.deepEqual(resNames(await streams[0]!.next()), ['b']);
+  assert.deepEqual(resNames(await streams[1]!.next()).sort(), ['a', 'b', 'c']);
+  for (const s of streams) s.cancel();
+});
+
+test('delta: a large resource is sent whole and right to every proxy, before and after a change', async () => {
+  const big = (octet: number): EncodedAny =>
+    encodeResource(EDS, {
+      clusterName: 'big',
+      endpoints: [
+        {
+          lbEndpoints: Array.from({ length: 1500 }, (_, i) => ({
+            endpoint: {
+              address: {
+                socketAddress: {
+                  address: `10.${octet}.${Math.floor(i / 250)}.${i % 250}`,
+                  portValue: 80,
+                },
+              },
+            },
+          })),
+        },
+      ],
+    });
+  const { server, source, client, rec } = await setup();
+  source.update(EDS, { big: big(1) });
+  assert.ok((source.sets.get(EDS)?.resources.get('big')?.value.byteLength ?? 0) > 16 * 1024);
+  const streams = [client.delta(), client.delta()];
+  for (const [round, octet] of [1, 2].entries()) {
+    if (round > 0) {
+      source.update(EDS, { big: big(octet) });
+      await server.push({ proxies: 'all', typeUrls: [EDS], reason: 'endpoints' });
+    }
+    const want = source.sets.get(EDS)?.resources.get('big') as EncodedAny;
+    for (const [i, s] of streams.entries()) {
+      if (round === 0)
+        s.send({ node: sidecarNode(`big-${i}`), typeUrl: EDS, resourceNamesSubscribe: ['big'] });
+      const r = await s.next();
+      assert.deepEqual(resNames(r), ['big']);
+      const got = r.resources?.[0];
+      assert.equal(got?.version, resourceVersion(want));
+      assert.deepEqual(Buffer.from(got?.resource?.value ?? []), Buffer.from(want.value));
+      const acked = rec.next('ack');
+      s.send({ typeUrl: EDS, responseNonce: r.nonce ?? '' });
+      await acked;
+    }
+  }
+  for (const s of streams) s.cancel();
+});

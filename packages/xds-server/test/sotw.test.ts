@@ -258,6 +258,8 @@ test('shared groups are sent as the same bytes; an increment sends only the chan
     s.send({ node: sidecarNode(`p-${i}`), typeUrl: EDS, resourceNames: ['c', 'b', 'a'] });
     first.push(await s.next());
   }
+  // Both went straight to their HTTP/2 streams, the groups' bytes uncopied (server.ts).
+  assert.equal(server.stats.directWrites, 2);
   for (const r of first) {
     assert.equal(r.versionInfo, 'v1');
     assert.deepEqual(names(r.resources).sort(), ['a', 'b', 'c']);
