@@ -26,6 +26,10 @@
 //
 //   node bench/proxy/run.mjs [--quick] [--duration 15] [--rounds 2] [--connections 64]
 //        [--rate 1000,250] [--proxy-cpu 0] [--load-cpu 1] [--peers nginx,trellis] [--profile]
+//        [--baseline DIR]
+// --baseline DIR adds a peer `baseline`: the same Trellis path run from another built checkout
+// (e.g. a copy of the tree before a change), so that an A/B comparison runs in the same minutes
+// on the same busy machine; the table then has a trellis/baseline column.
 // --profile writes a V8 CPU profile of each Trellis sidecar to bench/results/ (summarise with
 // node bench/control-plane/profile-summary.mjs FILE).
 // Installs nothing: nginx (apt-get install nginx-light) and wrk (apt-get install wrk) must be
@@ -74,6 +78,7 @@ const { values: argv } = parseArgs({
     out: { type: 'string', default: join(REPO, 'bench/results') },
     'keep-temp': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    baseline: { type: 'string' },
   },
 });
 const opt = {
@@ -88,7 +93,14 @@ const opt = {
   proxyCpu: argv['proxy-cpu'],
   loadCpu: argv['load-cpu'],
   peers: argv.peers.split(',').filter((p) => p !== ''),
+  baseline: argv.baseline ? resolve(argv.baseline) : undefined,
 };
+if (opt.baseline && !opt.peers.includes('baseline')) opt.peers.push('baseline');
+const BASELINE_TRELLIS = opt.baseline ? join(opt.baseline, 'packages/cli/bin/trellis.js') : '';
+if (opt.baseline && !existsSync(BASELINE_TRELLIS)) {
+  console.error(`bench/proxy: --baseline: no ${BASELINE_TRELLIS}`);
+  process.exit(2);
+}
 
 // ---------------------------------------------------------------------------------------
 // Preflight: tools and build
@@ -473,8 +485,8 @@ function objects(backendPort, inboundPort) {
   ];
 }
 
-async function startControlPlane(dir, backendPort, inboundPort) {
-  const state = join(dir, 'state');
+async function startControlPlane(dir, backendPort, inboundPort, bin = TRELLIS, tag = '') {
+  const state = join(dir, `state${tag}`);
   await mkdir(state, { recursive: true });
   // Written through the file store, as `trellis apply` does, but with the Pods' status (their
   // IP and readiness, which the local runtime or the kubelet would report): apply drops status.
@@ -484,8 +496,8 @@ async function startControlPlane(dir, backendPort, inboundPort) {
   } finally {
     await store.close();
   }
-  const cp = start('trellis-control-plane', opt.loadCpu, process.execPath, [
-    TRELLIS,
+  const cp = start(`trellis-control-plane${tag}`, opt.loadCpu, process.execPath, [
+    bin,
     'control-plane',
     '--xds-address',
     '127.0.0.1:0',
@@ -503,7 +515,7 @@ async function startControlPlane(dir, backendPort, inboundPort) {
   return cp;
 }
 
-function startSidecar(name, xds, pod, labels, extra) {
+function startSidecar(name, xds, pod, labels, extra, bin = TRELLIS) {
   const prof = argv.profile
     ? [
         '--cpu-prof',
@@ -519,7 +531,7 @@ function startSidecar(name, xds, pod, labels, extra) {
     process.execPath,
     [
       ...prof,
-      TRELLIS,
+      bin,
       'proxy',
       'sidecar',
       '--pod',
@@ -571,6 +583,8 @@ async function main() {
     backend: await freePort(),
     trellisInbound: await freePort(),
     trellisOutbound: await freePort(),
+    baselineInbound: await freePort(),
+    baselineOutbound: await freePort(),
     nginxServer: await freePort(),
     nginxClient: await freePort(),
   };
@@ -622,23 +636,30 @@ async function main() {
       );
       peers.nginx = { port: ports.nginxClient, proxies: [client, server] };
     }
-    if (opt.peers.includes('trellis')) {
-      const cp = await startControlPlane(dir, ports.backend, ports.trellisInbound);
+    for (const [peer, bin, inbound, outbound] of [
+      ['trellis', TRELLIS, ports.trellisInbound, ports.trellisOutbound],
+      ['baseline', BASELINE_TRELLIS, ports.baselineInbound, ports.baselineOutbound],
+    ]) {
+      if (!opt.peers.includes(peer)) continue;
+      const tag = peer === 'trellis' ? '' : `-${peer}`;
+      const cp = await startControlPlane(dir, ports.backend, inbound, bin, tag);
       const server = startSidecar(
-        'trellis-server-side',
+        `trellis-server-side${tag}`,
         cp.xds,
         'echo-0.default',
         ['app=echo', 'version=v1'],
         [],
+        bin,
       );
       const client = startSidecar(
-        'trellis-client-side',
+        `trellis-client-side${tag}`,
         cp.xds,
         'sleep-0.default',
         ['app=sleep', 'version=v1'],
-        ['--http-proxy-port', String(ports.trellisOutbound)],
+        ['--http-proxy-port', String(outbound)],
+        bin,
       );
-      peers.trellis = { port: ports.trellisOutbound, proxies: [client, server], controlPlane: cp };
+      peers[peer] = { port: outbound, proxies: [client, server], controlPlane: cp };
     }
     peers.direct = { port: ports.backend, proxies: [] };
 
@@ -808,6 +829,20 @@ function summarize(result) {
       largeMBps: ratio(s.trellis.largeMBps, s.nginx.largeMBps),
     };
   }
+  if (s.trellis && s.baseline) {
+    const sum = (o) => Object.values(o).reduce((a, b) => a + b, 0);
+    const t = s.trellis.atRate[opt.rates[0]];
+    const b = s.baseline.atRate[opt.rates[0]];
+    s.ratiosToBaseline = {
+      rps: ratio(s.trellis.rps, s.baseline.rps),
+      addedP50: ratio(t.addedP50Ms, b.addedP50Ms),
+      addedP90: ratio(t.addedP90Ms, b.addedP90Ms),
+      addedP99: ratio(t.addedP99Ms, b.addedP99Ms),
+      cpuPer1000: ratio(t.cpuSPer1000, b.cpuSPer1000),
+      rssPerProxy: ratio(sum(s.trellis.rssMbPerProxy), sum(s.baseline.rssMbPerProxy)),
+      largeMBps: ratio(s.trellis.largeMBps, s.baseline.largeMBps),
+    };
+  }
   return s;
 }
 
@@ -823,10 +858,17 @@ function printTable(result) {
           .map((v) => f(v, d))
           .join(' / ')
       : '-';
-  const add = (label, get, r) =>
-    rows.push([label, ...cols.map((c) => get(s[c])), r === undefined ? '' : f(r)]);
   const R = s.ratios ?? {};
-  add(`req/s at saturation (${opt.connections} conns, 1 KB)`, (x) => f(x.rps, 0), R.rps);
+  const RB = s.ratiosToBaseline;
+  // `key`: the ratio (trellis / nginx, and trellis / baseline with --baseline) on this row.
+  const add = (label, get, key) =>
+    rows.push([
+      label,
+      ...cols.map((c) => get(s[c])),
+      key === undefined ? '' : f(R[key]),
+      ...(RB ? [key === undefined ? '' : f(RB[key])] : []),
+    ]);
+  add(`req/s at saturation (${opt.connections} conns, 1 KB)`, (x) => f(x.rps, 0), 'rps');
   add('  errors (non-2xx, socket)', (x) => f(x.saturationErrors, 0));
   add(
     '  proxy core / load core busy',
@@ -839,23 +881,23 @@ function printTable(result) {
       [a(x).p50Ms, a(x).p90Ms, a(x).p99Ms].map((v) => f(v, 2)).join(' / '),
     );
     if (cols.length > 1) {
-      add(`  added p50 ms`, (x) => f(a(x).addedP50Ms, 3), first ? R.addedP50 : undefined);
-      add(`  added p90 ms`, (x) => f(a(x).addedP90Ms, 3), first ? R.addedP90 : undefined);
-      add(`  added p99 ms`, (x) => f(a(x).addedP99Ms, 3), first ? R.addedP99 : undefined);
+      add(`  added p50 ms`, (x) => f(a(x).addedP50Ms, 3), first ? 'addedP50' : undefined);
+      add(`  added p90 ms`, (x) => f(a(x).addedP90Ms, 3), first ? 'addedP90' : undefined);
+      add(`  added p99 ms`, (x) => f(a(x).addedP99Ms, 3), first ? 'addedP99' : undefined);
     }
     add(`  achieved rps / errors`, (x) => `${f(a(x).achievedRps, 0)} / ${f(a(x).errors, 0)}`);
     add(
       `  CPU s per 1,000 req (both proxies)`,
       (x) => f(a(x).cpuSPer1000, 3),
-      first ? R.cpuPer1000 : undefined,
+      first ? 'cpuPer1000' : undefined,
     );
     add(`  vCPU per proxy (client / server)`, (x) => sideBySide(a(x).vcpuPerProxy, 3));
   }
-  add('RSS MB per proxy (client / server)', (x) => sideBySide(x.rssMbPerProxy), R.rssPerProxy);
+  add('RSS MB per proxy (client / server)', (x) => sideBySide(x.rssMbPerProxy), 'rssPerProxy');
   add('peak RSS MB per proxy (client / server)', (x) => sideBySide(x.peakRssMbPerProxy));
-  add(`1 MB bodies MB/s (${opt.largeConnections} conns)`, (x) => f(x.largeMBps, 0), R.largeMBps);
+  add(`1 MB bodies MB/s (${opt.largeConnections} conns)`, (x) => f(x.largeMBps, 0), 'largeMBps');
   add('  errors', (x) => f(x.largeErrors, 0));
-  const header = ['', ...cols, 'trellis/nginx'];
+  const header = ['', ...cols, 'trellis/nginx', ...(RB ? ['trellis/baseline'] : [])];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r) =>
     '| ' +

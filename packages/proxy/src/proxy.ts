@@ -7,7 +7,9 @@ import type { Socket } from 'node:net';
 import type { AccessLog, FilterChain, HttpConnectionManager, Listener } from '@trellis/envoy';
 import { AdminServer, type ServerState } from './admin/index.js';
 import { HttpConnectionManagerImpl } from './http/connection-manager.js';
-import type { HttpFilterFactory, StreamHeaders } from './http/router.js';
+import type { HeaderMap, RequestHeaders } from './http/headers.js';
+import type { MetricsContext } from './observability/istio-metrics.js';
+import type { HttpFilterFactory, HttpStreamFilter, StreamHeaders } from './http/router.js';
 import {
   createNetworkFilterFactory,
   ListenerManager,
@@ -246,23 +248,10 @@ export class TrellisProxy {
     });
     const inbound = listener.trafficDirection === 'INBOUND';
     const peers = this.peers;
-    const exchange: HttpFilterFactory = (info) => {
-      let hadMetadata = false;
-      return {
-        onRequestHeaders: (h) => {
-          if (inbound) hadMetadata = peers.onInboundRequest(info, h.map);
-        },
-        onUpstreamRequestHeaders: (h) => {
-          if (!inbound) for (const [k, v] of peers.outboundRequestHeaders()) h.map[k] = v;
-        },
-        onUpstreamResponseHeaders: (h) => {
-          if (!inbound) peers.onOutboundResponse(info, h);
-        },
-        onResponseHeaders: (h) => {
-          if (inbound) for (const [k, v] of peers.inboundResponseHeaders(hadMetadata)) h[k] = v;
-        },
-      };
-    };
+    // One small object per request, its methods on the prototype (no closures per request).
+    const exchange: HttpFilterFactory = inbound
+      ? (info) => new InboundPeerExchange(peers, info)
+      : (info) => new OutboundPeerExchange(peers, info);
     const hcm = new HttpConnectionManagerImpl({
       config,
       clusterManager: this.clusters,
@@ -286,18 +275,7 @@ export class TrellisProxy {
   }
 
   #httpComplete(info: StreamInfo, headers: StreamHeaders, loggers: readonly AccessLogger[]): void {
-    const ctx = {
-      info,
-      requestHeader: (n: string) => headers.requestHeader(n),
-      responseHeader: (n: string) => headers.responseHeader(n),
-      responseTrailer: (n: string) => headers.responseTrailer(n),
-      ...(headers.upstreamHostMetadata
-        ? { upstreamHostMetadata: headers.upstreamHostMetadata }
-        : {}),
-      ...(headers.upstreamClusterMetadata
-        ? { upstreamClusterMetadata: headers.upstreamClusterMetadata }
-        : {}),
-    };
+    const ctx = new HttpLogContext(info, headers);
     try {
       this.metrics.recordHttp(ctx);
     } catch (e) {
@@ -355,5 +333,69 @@ export class TrellisProxy {
     this.clusters.close();
     await this.admin.close();
     await this.accessLogs.close();
+  }
+}
+
+/** Istio's metadata exchange on an inbound listener: reads the peer, answers with ours. */
+class InboundPeerExchange implements HttpStreamFilter {
+  private hadMetadata = false;
+  constructor(
+    private readonly peers: PeerMetadataExchange,
+    private readonly info: StreamInfo,
+  ) {}
+
+  onRequestHeaders(h: RequestHeaders): void {
+    this.hadMetadata = this.peers.onInboundRequest(this.info, h.map);
+  }
+
+  onResponseHeaders(h: HeaderMap): void {
+    for (const [k, v] of this.peers.inboundResponseHeaders(this.hadMetadata)) h[k] = v;
+  }
+}
+
+/** Istio's metadata exchange on an outbound listener: sends ours, reads the upstream peer's. */
+class OutboundPeerExchange implements HttpStreamFilter {
+  constructor(
+    private readonly peers: PeerMetadataExchange,
+    private readonly info: StreamInfo,
+  ) {}
+
+  onUpstreamRequestHeaders(h: RequestHeaders): void {
+    for (const [k, v] of this.peers.outboundRequestHeaders()) h.map[k] = v;
+  }
+
+  onUpstreamResponseHeaders(h: HeaderMap): void {
+    this.peers.onOutboundResponse(this.info, h);
+  }
+}
+
+type FilterMetadata = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+
+/** What access logs and metrics read about a finished HTTP stream (one object per request). */
+class HttpLogContext implements MetricsContext {
+  declare readonly upstreamHostMetadata?: FilterMetadata;
+  declare readonly upstreamClusterMetadata?: FilterMetadata;
+
+  constructor(
+    readonly info: StreamInfo,
+    private readonly headers: StreamHeaders,
+  ) {
+    const host = headers.upstreamHostMetadata;
+    if (host) (this as { upstreamHostMetadata?: FilterMetadata }).upstreamHostMetadata = host;
+    const cluster = headers.upstreamClusterMetadata;
+    if (cluster)
+      (this as { upstreamClusterMetadata?: FilterMetadata }).upstreamClusterMetadata = cluster;
+  }
+
+  requestHeader(n: string): string | undefined {
+    return this.headers.requestHeader(n);
+  }
+
+  responseHeader(n: string): string | undefined {
+    return this.headers.responseHeader(n);
+  }
+
+  responseTrailer(n: string): string | undefined {
+    return this.headers.responseTrailer(n);
   }
 }

@@ -787,12 +787,11 @@ export class HttpConnectionManagerImpl {
     const stream = new ActiveStream(this.routerConfig, ds, info, headers, sctx);
     if (ds.protocol !== 'HTTP/2') {
       state.current = stream;
-      ds.onComplete(() => {
+      const clear = (): void => {
         if (state.current === stream) state.current = undefined;
-      });
-      ds.onAbort(() => {
-        if (state.current === stream) state.current = undefined;
-      });
+      };
+      ds.onComplete(clear);
+      ds.onAbort(clear);
     }
     return stream;
   }

@@ -51,6 +51,8 @@ export class H1Downstream implements Downstream {
   aborted = false;
   private finished = false;
   private readonly abortCbs: (() => void)[] = [];
+  /** onComplete callbacks: one 'finish' listener for all of them (several per request). */
+  private completeCbs: (() => void)[] | undefined;
 
   constructor(
     readonly req: IncomingMessage,
@@ -111,7 +113,17 @@ export class H1Downstream implements Downstream {
   }
 
   onComplete(cb: () => void): void {
-    this.res.once('finish', cb);
+    if (this.completeCbs) {
+      this.completeCbs.push(cb);
+      return;
+    }
+    const cbs = [cb];
+    this.completeCbs = cbs;
+    this.res.once('finish', () => {
+      // As separate once('finish') listeners would: only those registered before the event.
+      const n = cbs.length;
+      for (let i = 0; i < n; i++) (cbs[i] as () => void)();
+    });
   }
 }
 

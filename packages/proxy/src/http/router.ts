@@ -11,6 +11,7 @@
 // hash policies feeding UpstreamLbContext.hash.
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { TimerApi } from '@trellis/core';
+import type { StatsScope } from '../observability/stats-api.js';
 import { RESPONSE_FLAGS, type ResponseFlag, type StreamInfo } from '../stream-info.js';
 import type {
   ClusterManagerApi,
@@ -167,6 +168,20 @@ const ROUTER_CONTROL_HEADERS = [
   'x-envoy-retriable-status-codes',
   'x-envoy-retriable-header-names',
 ];
+
+const NO_MUTATIONS: readonly HeaderMutation[] = [];
+
+const retryStatsByScope = new WeakMap<StatsScope, RetryStats>();
+
+/** A level's non-empty request or response mutation. */
+function pickMutation(
+  x: { requestHeaders: HeaderMutation; responseHeaders: HeaderMutation } | undefined,
+  which: 'request' | 'response',
+): HeaderMutation | undefined {
+  if (!x) return undefined;
+  const m = which === 'request' ? x.requestHeaders : x.responseHeaders;
+  return m.empty ? undefined : m;
+}
 
 /** Response code details of the per-try timeouts. */
 const PER_TRY_TIMEOUT_DETAILS = 'upstream_per_try_timeout';
@@ -369,15 +384,19 @@ export class ActiveStream {
       }
     }
 
-    const cookies: HashCookie[] = [];
-    this.lbHash = generateHash(
-      action.config.hashPolicy,
-      { headers: this.headers, remoteAddress: this.info.downstreamRemoteAddress },
-      (c) => cookies.push(c),
-    );
-    // Generated hash cookies go out with the upstream's response (Envoy's downstream_set_cookies).
-    if (cookies.length > 0)
-      this.filters.push({ onUpstreamResponseHeaders: (h) => appendSetCookies(h, cookies) });
+    const hashPolicy = action.config.hashPolicy;
+    if (hashPolicy !== undefined && hashPolicy.length > 0) {
+      const cookies: HashCookie[] = [];
+      this.lbHash = generateHash(
+        hashPolicy,
+        { headers: this.headers, remoteAddress: this.info.downstreamRemoteAddress },
+        (c) => cookies.push(c),
+      );
+      // Generated hash cookies go out with the upstream's response (Envoy's
+      // downstream_set_cookies).
+      if (cookies.length > 0)
+        this.filters.push({ onUpstreamResponseHeaders: (h) => appendSetCookies(h, cookies) });
+    }
     const host = cluster.choose({
       originalDestination: this.sctx.originalDestination,
       requestHeader: (n) => this.headers.get(n),
@@ -593,26 +612,18 @@ export class ActiveStream {
   }
 
   /** Route, virtual host and route configuration mutations in application order. */
-  private levels(which: 'request' | 'response'): HeaderMutation[] {
+  private levels(which: 'request' | 'response'): readonly HeaderMutation[] {
     const route = this.route;
     const vhost = this.vhost;
     const rc = vhost?.routeConfig;
+    const a = pickMutation(route, which);
+    const b = pickMutation(vhost, which);
+    const c = pickMutation(rc, which);
+    // Most requests have none: no array then.
+    if (a === undefined && b === undefined && c === undefined) return NO_MUTATIONS;
     const out: HeaderMutation[] = [];
-    const pick = (
-      x: { requestHeaders: HeaderMutation; responseHeaders: HeaderMutation } | undefined,
-    ): void => {
-      const m = x ? (which === 'request' ? x.requestHeaders : x.responseHeaders) : undefined;
-      if (m && !m.empty) out.push(m);
-    };
-    if (rc?.mostSpecificHeaderMutationsWins) {
-      pick(rc);
-      pick(vhost);
-      pick(route);
-    } else {
-      pick(route);
-      pick(vhost);
-      pick(rc);
-    }
+    for (const m of rc?.mostSpecificHeaderMutationsWins ? [c, b, a] : [a, b, c])
+      if (m !== undefined) out.push(m);
     return out;
   }
 
@@ -755,12 +766,18 @@ export class ActiveStream {
   private retryStats(): RetryStats | undefined {
     const s = this.cluster?.stats;
     if (!s) return undefined;
-    return {
-      upstream_rq_retry: s.counter('upstream_rq_retry'),
-      upstream_rq_retry_success: s.counter('upstream_rq_retry_success'),
-      upstream_rq_retry_overflow: s.counter('upstream_rq_retry_overflow'),
-      upstream_rq_retry_limit_exceeded: s.counter('upstream_rq_retry_limit_exceeded'),
-    };
+    // Looked up once per cluster scope, not per response (four name lookups each time).
+    let r = retryStatsByScope.get(s);
+    if (!r) {
+      r = {
+        upstream_rq_retry: s.counter('upstream_rq_retry'),
+        upstream_rq_retry_success: s.counter('upstream_rq_retry_success'),
+        upstream_rq_retry_overflow: s.counter('upstream_rq_retry_overflow'),
+        upstream_rq_retry_limit_exceeded: s.counter('upstream_rq_retry_limit_exceeded'),
+      };
+      retryStatsByScope.set(s, r);
+    }
+    return r;
   }
 
   /**
@@ -938,9 +955,16 @@ export class ActiveStream {
       this.onResponseComplete();
       return;
     }
+    // One 'data' listener counts, and forwards with backpressure: cheaper per request than
+    // pipe(), which adds and later removes half a dozen listeners on both streams.
+    const sink = this.sctx.isHead ? undefined : this.ds.sink;
     body.on('data', (chunk: Buffer) => {
       this.info.bytesSent += chunk.length;
       if (this.idleTimeoutMs > 0) this.lastActivity = this.cfg.timers.now();
+      if (sink && !sink.write(chunk) && !sink.destroyed) {
+        body.pause();
+        sink.once('drain', () => body.resume());
+      }
     });
     body.once('end', () => {
       const trailers = this.upstream?.trailers() as HeaderMap | undefined;
@@ -951,8 +975,6 @@ export class ActiveStream {
       this.onResponseComplete();
       this.ds.finish(trailers);
     });
-    if (this.sctx.isHead) body.resume();
-    else body.pipe(this.ds.sink, { end: false });
   }
 
   private noteGrpcStatus(h: HeaderMap): void {
@@ -962,10 +984,15 @@ export class ActiveStream {
 
   /** Route / vhost / route-config (and weighted cluster) response mutations, then HCM headers. */
   private applyResponseMutations(headers: HeaderMap): void {
+    const levels = this.levels('response');
+    const weighted =
+      this.weighted && !this.weighted.responseHeaders.empty
+        ? this.weighted.responseHeaders
+        : undefined;
+    if (!weighted && levels.length === 0) return;
     const target = mapTarget(headers);
-    if (this.weighted && !this.weighted.responseHeaders.empty)
-      this.weighted.responseHeaders.apply(target);
-    for (const m of this.levels('response')) m.apply(target);
+    weighted?.apply(target);
+    for (const m of levels) m.apply(target);
   }
 
   /** Connection manager response headers (server, via, x-request-id) and filters, then sends. */
@@ -1353,24 +1380,52 @@ export class ActiveStream {
     stats.downstream_rq_time.record(info.durationMs);
     const cb = this.cfg.onStreamComplete;
     if (!cb) return;
-    const req = this.headers;
-    const res = this.responseHeaders;
-    const tr = this.responseTrailers;
-    const view: StreamHeaders = {
-      requestHeader: (n) => req.get(n),
-      responseHeader: (n) => (res ? headerValue(res, n) : undefined),
-      responseTrailer: (n) => (tr ? headerValue(tr, n) : undefined),
-      ...(this.host ? { upstreamHostMetadata: this.host.metadata } : {}),
-      ...(this.cluster?.config.metadata?.filterMetadata
-        ? {
-            upstreamClusterMetadata: this.cluster.config.metadata.filterMetadata,
-          }
-        : {}),
-    };
+    const view = new FinishedStreamHeaders(
+      this.headers,
+      this.responseHeaders,
+      this.responseTrailers,
+      this.host?.metadata,
+      this.cluster?.config.metadata?.filterMetadata,
+    );
     try {
       cb(info, view);
     } catch {
       /* an access logger's failure must not break the stream */
     }
+  }
+}
+
+type FilterMetadata = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+
+/** A finished stream's headers for access logs and metrics (one object, no closures). */
+class FinishedStreamHeaders implements StreamHeaders {
+  // Declared, not defined: present only when set (as the optional fields of StreamHeaders).
+  declare readonly upstreamHostMetadata?: FilterMetadata;
+  declare readonly upstreamClusterMetadata?: FilterMetadata;
+
+  constructor(
+    private readonly req: RequestHeaders,
+    private readonly res: HeaderMap | undefined,
+    private readonly tr: HeaderMap | undefined,
+    hostMetadata: FilterMetadata | undefined,
+    clusterMetadata: FilterMetadata | undefined,
+  ) {
+    if (hostMetadata)
+      (this as { upstreamHostMetadata?: FilterMetadata }).upstreamHostMetadata = hostMetadata;
+    if (clusterMetadata)
+      (this as { upstreamClusterMetadata?: FilterMetadata }).upstreamClusterMetadata =
+        clusterMetadata;
+  }
+
+  requestHeader(n: string): string | undefined {
+    return this.req.get(n);
+  }
+
+  responseHeader(n: string): string | undefined {
+    return this.res ? headerValue(this.res, n) : undefined;
+  }
+
+  responseTrailer(n: string): string | undefined {
+    return this.tr ? headerValue(this.tr, n) : undefined;
   }
 }

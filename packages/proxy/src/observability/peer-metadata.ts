@@ -223,6 +223,8 @@ const MAX_PEER_CACHE = 500;
  * The HTTP metadata exchange of one proxy: our headers (computed once) and a cache of decoded
  * peers by peer id. The HTTP layer calls the four methods at the four points of a stream.
  */
+const NO_HEADERS: readonly (readonly [string, string])[] = Object.freeze([]);
+
 export class PeerMetadataExchange {
   /** Our `x-envoy-peer-metadata-id` (the node id). */
   readonly id: string;
@@ -271,21 +273,23 @@ export class PeerMetadataExchange {
 
   /** Inbound, response headers to add downstream (none when the request carried no metadata). */
   inboundResponseHeaders(requestHadMetadata: boolean): readonly (readonly [string, string])[] {
-    return requestHadMetadata
-      ? [
-          [PEER_METADATA_ID_HEADER, this.id],
-          [PEER_METADATA_HEADER, this.value],
-        ]
-      : [];
+    return requestHadMetadata ? this.headers : NO_HEADERS;
   }
 
   /** Outbound, headers to add to the upstream request. */
   outboundRequestHeaders(): readonly (readonly [string, string])[] {
-    return [
-      [PEER_METADATA_ID_HEADER, this.id],
-      [PEER_METADATA_HEADER, this.value],
-    ];
+    return this.headers;
   }
+
+  /** Our two exchange headers, built once (they never change). */
+  private get headers(): readonly (readonly [string, string])[] {
+    return (this.#headers ??= Object.freeze([
+      Object.freeze([PEER_METADATA_ID_HEADER, this.id] as const),
+      Object.freeze([PEER_METADATA_HEADER, this.value] as const),
+    ]));
+  }
+
+  #headers: readonly (readonly [string, string])[] | undefined;
 
   /**
    * Outbound, response headers from upstream: records the upstream peer (`upstream_peer`) and

@@ -40,13 +40,29 @@ function metadataMatches(
   return true;
 }
 
+/**
+ * Decisions by cluster configuration and host metadata object (both immutable once received):
+ * the router asks for every request, and the match compares metadata deeply.
+ */
+const decided = new WeakMap<Cluster, WeakMap<object, TransportSocketKind>>();
+
 /** The transport socket `cluster` uses for `host`. */
 export function transportSocketFor(cluster: Cluster, host: LbHost): TransportSocketKind {
   const matches = cluster.transportSocketMatches;
-  if (matches && matches.length > 0) {
-    const md = host.metadata['envoy.transport_socket_match'] ?? {};
-    for (const m of matches)
-      if (metadataMatches(m.match ?? {}, md)) return transportSocketKind(m.transportSocket);
+  if (!matches || matches.length === 0) return transportSocketKind(cluster.transportSocket);
+  let byHost = decided.get(cluster);
+  if (!byHost) decided.set(cluster, (byHost = new WeakMap()));
+  let kind = byHost.get(host.metadata);
+  if (kind === undefined) {
+    kind = matchTransportSocket(cluster, host);
+    byHost.set(host.metadata, kind);
   }
+  return kind;
+}
+
+function matchTransportSocket(cluster: Cluster, host: LbHost): TransportSocketKind {
+  const md = host.metadata['envoy.transport_socket_match'] ?? {};
+  for (const m of cluster.transportSocketMatches ?? [])
+    if (metadataMatches(m.match ?? {}, md)) return transportSocketKind(m.transportSocket);
   return transportSocketKind(cluster.transportSocket);
 }
