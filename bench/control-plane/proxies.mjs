@@ -325,6 +325,8 @@ class Arm {
       return m;
     });
     this.first = proxies.map(() => new Map());
+    /** Proxies with a first new response, by type (so `missing` is not a walk of all proxies). */
+    this.reached = new Map();
     this.after = {};
     this.waiter = undefined;
     this.lastSeen = this.at;
@@ -336,11 +338,13 @@ class Arm {
     const firsts = this.first[proxy.p];
     if (firsts.has(typeUrl) || this.baseline[proxy.p].get(typeUrl) === rec.v) return;
     firsts.set(typeUrl, rec);
+    this.reached.set(typeUrl, (this.reached.get(typeUrl) ?? 0) + 1);
     this.waiter?.();
   }
+  /** Proxy × type pairs still without a new version (checked on every response: O(types)). */
   missing(types) {
     let n = 0;
-    for (const f of this.first) for (const t of types) if (!f.has(t)) n++;
+    for (const t of types) n += this.first.length - (this.reached.get(t) ?? 0);
     return n;
   }
   /** Every type that reached any proxy (required ones first), with arrival times. */

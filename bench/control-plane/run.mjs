@@ -82,6 +82,7 @@ function options() {
       cache: { type: 'string', default: join(REPO, 'bench/results/cache') },
       fresh: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
+      'cpu-prof-proxies': { type: 'string' },
       'heap-snapshot': { type: 'boolean', default: false },
       out: { type: 'string' },
       keep: { type: 'boolean', default: false },
@@ -94,7 +95,7 @@ function options() {
         '  [--endpoints E] [--namespaces 10] [--proxies P] [--changes K] [--full-pushes F]\n' +
         '  [--vs-changes K] [--warmup 1] [--debounce-quiet 100,10] [--debounce-max 10000] [--streams-per-channel 1]\n' +
         '  [--gap-ms 200] [--settle-ms 300] [--time-limit 600] [--change-timeout 300]\n' +
-        '  [--state-dir DIR] [--cache DIR] [--fresh] [--cpu-prof] [--heap-snapshot]\n' +
+        '  [--state-dir DIR] [--cache DIR] [--fresh] [--cpu-prof] [--cpu-prof-proxies DIR] [--heap-snapshot]\n' +
         '  [--out FILE.json] [--keep]\n' +
         'Defaults: 1000 services × 10 endpoints, 500 proxies, 20 changes, 3 full pushes\n' +
         '(--quick: 50 × 3, 20 proxies, 5 changes, 2 full pushes). See bench/README.md.',
@@ -125,6 +126,7 @@ function options() {
     cache: values.cache,
     fresh: values.fresh,
     cpuProf: values['cpu-prof'],
+    cpuProfProxies: values['cpu-prof-proxies'],
     heapSnapshot: values['heap-snapshot'],
     out: values.out,
     keep: values.keep,
@@ -156,6 +158,11 @@ const fmtMB = (b) => (b === null || b === undefined ? '—' : `${Math.round(b / 
 
 function log(msg) {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
+}
+
+/** The 1-minute load average (other work on the machine moves every wall-clock figure). */
+async function loadAverage() {
+  return Number((await readFile('/proc/loadavg', 'utf8')).split(' ')[0]);
 }
 
 /** CPU time (utime + stime) of a process, in ms. */
@@ -327,9 +334,11 @@ class ControlPlaneProcess {
 }
 
 class ProxiesProcess {
-  constructor() {
+  /** `profDir`: run the proxies under `node --cpu-prof`, the profile written there on exit. */
+  constructor(profDir) {
     this.child = fork(join(HERE, 'proxies.mjs'), [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
     });
     this.pid = this.child.pid;
     this.seq = 0;
@@ -460,6 +469,8 @@ async function measureChange(ctx, kind, make, keyType, required) {
   const before = await scrape(cp.monitoringPort);
   const arm = await proxies.ask({ type: 'arm' });
   const cpu0 = await cpuMs(cp.pid);
+  const pcpu0 = await cpuMs(proxies.pid);
+  const load0 = await loadAverage();
   const t0 = now();
   const change = await make();
   const written = now();
@@ -473,6 +484,7 @@ async function measureChange(ctx, kind, make, keyType, required) {
     }),
   );
   const cpu1 = await cpuMs(cp.pid);
+  const pcpu1 = await cpuMs(proxies.pid);
   const after = await scrape(cp.monitoringPort);
   const key = r.byType[keyType] ?? {};
   const rel = (t) => (t === undefined || t === null ? undefined : t - t0);
@@ -506,6 +518,8 @@ async function measureChange(ctx, kind, make, keyType, required) {
     allTypesLastAckMs: round(allAcks.length ? Math.max(...allAcks) - t0 : undefined),
     cpMeanConvergenceMs: convCount > 0 ? round((convSum / convCount) * 1000) : null,
     cpuMs: round(cpu1 - cpu0, 0),
+    proxiesCpuMs: round(pcpu1 - pcpu0, 0),
+    loadAverage1m: load0,
     versions: key.versions,
     proxiesReached: Object.fromEntries(Object.entries(r.byType).map(([t, x]) => [t, x.proxies])),
     responsesAfterWrite: r.responsesAfterArm,
@@ -530,6 +544,7 @@ function summarize(samples) {
     allTypesLastAckMs: q((s) => s.allTypesLastAckMs),
     cpMeanConvergenceMs: q((s) => s.cpMeanConvergenceMs),
     cpuMs: q((s) => s.cpuMs),
+    proxiesCpuMs: q((s) => s.proxiesCpuMs),
   };
 }
 
@@ -571,7 +586,7 @@ async function runConfiguration(opts, size, template, quietMs, deadline, results
     );
 
     conf.stage = 'initial sync';
-    proxies = new ProxiesProcess();
+    proxies = new ProxiesProcess(opts.cpuProfProxies);
     const started = await proxies.ask({
       type: 'start',
       xds: cpProc.xds,
@@ -706,7 +721,8 @@ async function runConfiguration(opts, size, template, quietMs, deadline, results
           `  ${name} ${n < opts.warmup ? 'warm-up' : n - opts.warmup + 1}: ${s.target}: ` +
             `${keyType} at all proxies ${fmtMs(s.lastRecvMs)} (first ${fmtMs(s.firstRecvMs)}, ` +
             `push start ${fmtMs(s.pushStartMs)}), all ACKed ${fmtMs(s.allTypesLastAckMs)}, ` +
-            `CP CPU ${fmtMs(s.cpuMs)}${s.verified === false ? ', NOT VERIFIED' : ''}` +
+            `CP CPU ${fmtMs(s.cpuMs)}, proxies CPU ${fmtMs(s.proxiesCpuMs)}, load ${s.loadAverage1m}` +
+            `${s.verified === false ? ', NOT VERIFIED' : ''}` +
             `${s.complete ? '' : `, INCOMPLETE (${s.missing} missing)`}`,
         );
         record();
@@ -806,6 +822,8 @@ function table(results) {
       q('  … and ACKed', e, 'lastAckMs', fmtMs);
       q('  write → push start (watch+debounce+build)', e, 'pushStartMs', fmtMs);
       q('  first proxy has it', e, 'firstRecvMs', fmtMs);
+      q('  CP CPU per change (incl. settle time)', e, 'cpuMs', fmtMs);
+      q('  proxies process CPU per change', e, 'proxiesCpuMs', fmtMs);
     }
     if (ph.virtualService) {
       const v = ph.virtualService.summary;

@@ -62,13 +62,35 @@ interface SharedEntry {
 interface ProxyEntry {
   /** Snapshot version it is current for. */
   at: string;
-  readonly set: ResourceSet;
+  set: ResourceSet;
+  /** The shared part the set is (types not split per proxy): followed on endpoint-only changes. */
+  readonly shared?: SharedEntry;
   /** The names translation was given (proxyless listeners), to translate the same again. */
   readonly names?: readonly string[];
 }
 
 /** Name arrays known to list exactly a resource map's names (maps are immutable, often shared). */
 const coveringNames = new WeakMap<ReadonlyMap<string, EncodedAny>, WeakSet<readonly string[]>>();
+
+/**
+ * A shared part as a ResourceSet, one object per part: every proxy of the scope is handed the
+ * same set, so the server can build a response once for all of them (see the xDS server).
+ */
+const partSets = new WeakMap<Part, ResourceSet>();
+
+function partSet(p: Part): ResourceSet {
+  let set = partSets.get(p);
+  if (!set) {
+    set = {
+      version: p.version,
+      resources: p.encoded,
+      groups: [p.encoded],
+      ...(p.incremental ? { incremental: p.incremental } : {}),
+    };
+    partSets.set(p, set);
+  }
+  return set;
+}
 
 const nameOf = (r: Named): string => r.name ?? r.clusterName ?? '';
 
@@ -90,6 +112,35 @@ const SPLIT_TYPES: ReadonlySet<string> = new Set([TYPE_URL.Listener, TYPE_URL.Cl
 function hostOfCluster(name: string): string | undefined {
   const parts = name.split('|');
   return parts.length === 4 && parts[0] === 'outbound' ? parts[3] : undefined;
+}
+
+/** A part's load assignment names by service host (`other`: names of no outbound cluster). */
+interface HostIndex {
+  readonly byHost: ReadonlyMap<string, readonly string[]>;
+  readonly other: readonly string[];
+}
+
+/** Host indexes of parts' maps; an increment has its part's names, so it shares the index. */
+const hostIndexes = new WeakMap<ReadonlyMap<string, EncodedAny>, HostIndex>();
+
+function hostIndex(encoded: ReadonlyMap<string, EncodedAny>): HostIndex {
+  let index = hostIndexes.get(encoded);
+  if (!index) {
+    const byHost = new Map<string, string[]>();
+    const other: string[] = [];
+    for (const n of encoded.keys()) {
+      const h = hostOfCluster(n);
+      if (h === undefined) other.push(n);
+      else {
+        const list = byHost.get(h);
+        if (list) list.push(n);
+        else byHost.set(h, [n]);
+      }
+    }
+    index = { byHost, other };
+    hostIndexes.set(encoded, index);
+  }
+  return index;
 }
 
 function digestOf(encoded: ReadonlyMap<string, EncodedAny>): string {
@@ -218,8 +269,16 @@ export class TranslationSource implements ResourceSource {
     for (const [nodeId, perType] of this.#perProxy) {
       const info = this.#infos.get(nodeId);
       if (info !== undefined && touched.has(`${info.namespace}/${info.podName}`)) continue;
-      for (const [type, e] of perType)
-        if (e.at === prev && unaffected.has(type) && SPLIT_TYPES.has(type)) e.at = s.version;
+      for (const [type, e] of perType) {
+        if (e.at !== prev) continue;
+        if (unaffected.has(type) && SPLIT_TYPES.has(type)) e.at = s.version;
+        // An endpoint change leaves every scope key as it was: a proxy's load assignments are
+        // its scope's, brought up to date above, without looking the proxy up again.
+        else if (endpointsOnly && e.shared !== undefined && e.shared.current === s.version) {
+          e.set = partSet(e.shared.part);
+          e.at = s.version;
+        }
+      }
     }
   }
 
@@ -329,7 +388,11 @@ export class TranslationSource implements ResourceSource {
     const json = this.#translate(snapshot, proxy, typeUrl, undefined, part);
     const encoded = this.#encode(typeUrl, json, old?.encoded);
     const built = this.#rebuilt(snapshot, proxy, old, encoded);
-    this.#shared.set(k, { part: built, current: snapshot.version });
+    // Updated in place: proxies' entries refer to it (see setSnapshot).
+    if (entry) {
+      entry.part = built;
+      entry.current = snapshot.version;
+    } else this.#shared.set(k, { part: built, current: snapshot.version });
     return built;
   }
 
@@ -369,10 +432,9 @@ export class TranslationSource implements ResourceSource {
 
   /** Rebuilds the load assignments of the changed services only. */
   #increment(snapshot: Snapshot, old: Part, hosts: ReadonlySet<string>): Part {
-    const names = [...old.encoded.keys()].filter((n) => {
-      const h = hostOfCluster(n);
-      return h === undefined || hosts.has(h);
-    });
+    const index = hostIndex(old.encoded);
+    const names = [...index.other];
+    for (const h of hosts) names.push(...(index.byHost.get(h) ?? []));
     if (names.length === 0) return old;
     const json = this.#translate(snapshot, old.proxy, TYPE_URL.ClusterLoadAssignment, names, 'all');
     const fresh = this.#encode(TYPE_URL.ClusterLoadAssignment, json, old.encoded);
@@ -402,6 +464,7 @@ export class TranslationSource implements ResourceSource {
     // Same names as the part it increments: what covered that covers this.
     const known = coveringNames.get(old.encoded);
     if (known) coveringNames.set(encoded, known);
+    hostIndexes.set(encoded, index);
     return {
       version: this.#newVersion(snapshot),
       encoded,
@@ -451,15 +514,8 @@ export class TranslationSource implements ResourceSource {
       };
     } else if (!SPLIT_TYPES.has(typeUrl)) {
       const p = this.#sharedPart(snapshot, proxy, typeUrl, key, 'all');
-      entry = {
-        at: snapshot.version,
-        set: {
-          version: p.version,
-          resources: p.encoded,
-          groups: [p.encoded],
-          ...(p.incremental ? { incremental: p.incremental } : {}),
-        },
-      };
+      const shared = this.#shared.get(`${typeUrl}|${key}`);
+      entry = { at: snapshot.version, set: partSet(p), ...(shared ? { shared } : {}) };
     } else {
       const shared = this.#sharedPart(snapshot, proxy, typeUrl, key, 'outbound');
       const ownJson = this.#translate(snapshot, proxy, typeUrl, undefined, 'inbound');

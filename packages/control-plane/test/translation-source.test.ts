@@ -232,6 +232,38 @@ test('an endpoint-only change is an increment naming only the changed load assig
   );
 });
 
+test('after an endpoint-only change the proxies of a scope are handed one set, exact for each', () => {
+  const src = new TranslationSource();
+  const s1 = buildSnapshot(BASE, { version: '1' });
+  src.setSnapshot(s1);
+  const a = info('details-0', '10.0.0.1', 'details');
+  const b = info('reviews-0', '10.0.0.2', 'reviews');
+  const c = info('ratings-0', '10.0.0.3', 'ratings');
+  const before = [a, b, c].map((i) => src.resources(i, TYPE_URL.ClusterLoadAssignment, undefined));
+  assert.equal(before[0], before[1]);
+  // ratings-0 moves: its service's endpoints change, and its own workload changed too.
+  const moved = BASE.map((o) =>
+    o.metadata.name === 'ratings-0'
+      ? { ...o, status: { podIP: '10.0.0.9', conditions: [{ type: 'Ready', status: 'True' }] } }
+      : o,
+  );
+  const s2 = buildSnapshot(moved, { version: '2' }, s1);
+  src.setSnapshot(s2, {
+    endpointsOnly: true,
+    endpointHosts: ['ratings.default.svc.cluster.local'],
+    workloads: [{ namespace: 'default', name: 'ratings-0' }],
+  });
+  const after = [a, b, c].map((i) => src.resources(i, TYPE_URL.ClusterLoadAssignment, undefined));
+  assert.equal(after[0], after[1]);
+  assert.notEqual(after[0], before[0]);
+  assert.equal(after[0]?.incremental?.from, before[0]?.version);
+  for (const i of [a, b, c])
+    assert.deepEqual(
+      served(src, i, TYPE_URL.ClusterLoadAssignment),
+      direct(s2, i, TYPE_URL.ClusterLoadAssignment),
+    );
+});
+
 test('versions follow content: a route change leaves clusters and endpoints at their version', () => {
   const src = new TranslationSource();
   const s1 = buildSnapshot(BASE, { version: '1' });

@@ -4,7 +4,9 @@
 // encoder does not write (resource aliases, TTLs) go through @trellis/envoy's encoder instead.
 import { Buffer } from 'node:buffer';
 import {
+  decodeDeltaDiscoveryRequest,
   encodeDeltaDiscoveryResponse,
+  type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
   type Resource,
 } from '@trellis/envoy';
@@ -15,6 +17,20 @@ import {
  */
 export interface DeltaResponseOut extends DeltaDiscoveryResponse {
   encodedResources?: readonly Buffer[];
+  /**
+   * The whole response already encoded as a gRPC message (5-byte prefix, then the message): one
+   * Buffer written as it is to every stream the same response goes to (see delta.ts).
+   */
+  framed?: Buffer;
+}
+
+/** A gRPC message: the 5-byte prefix (not compressed, length) and the message, in one Buffer. */
+export function frameMessage(message: Buffer): Buffer {
+  const b = Buffer.allocUnsafe(5 + message.byteLength);
+  b[0] = 0;
+  b.writeUInt32BE(message.byteLength, 1);
+  message.copy(b, 5);
+  return b;
 }
 
 /** Length-delimited field key: (field number << 3) | wire type 2. */
@@ -91,7 +107,8 @@ export function encodeResourceEntries(resources: Resource[]): Buffer {
  * `encodedResources` are appended (the server writes them separately; see server.ts).
  */
 export function encodeDeltaResponse(r: DeltaResponseOut): Buffer {
-  const { encodedResources, ...rest } = r;
+  if (r.framed) return r.framed.subarray(5);
+  const { encodedResources, framed: _framed, ...rest } = r;
   if (encodedResources && encodedResources.length > 0)
     return Buffer.concat([encodeDeltaResponse(rest), ...encodedResources]);
   const resources = r.resources ?? [];
@@ -166,4 +183,41 @@ export function encodeDeltaResponse(r: DeltaResponseOut): Buffer {
   }
   if (w.pos !== total) throw new Error(`delta response encoding: wrote ${w.pos} of ${total} bytes`);
   return w.buf;
+}
+
+// DeltaDiscoveryRequest: type_url 2, response_nonce 6 (the only fields of an ACK).
+const REQ_TYPE_URL = key(2);
+const REQ_RESPONSE_NONCE = key(6);
+
+/**
+ * Decodes a DeltaDiscoveryRequest. An ACK (type_url and response_nonce, nothing else: what a
+ * proxy sends for every response) is read directly from the wire, hundreds at once after a push;
+ * anything else goes through @trellis/envoy's decoder.
+ */
+export function decodeDeltaRequest(b: Buffer): DeltaDiscoveryRequest {
+  let typeUrl: string | undefined;
+  let nonce: string | undefined;
+  let pos = 0;
+  while (pos < b.length) {
+    const k = b[pos++];
+    if (k !== REQ_TYPE_URL && k !== REQ_RESPONSE_NONCE) return decodeDeltaDiscoveryRequest(b);
+    let len = 0;
+    let shift = 1;
+    for (;;) {
+      if (pos >= b.length || shift > 2 ** 28) return decodeDeltaDiscoveryRequest(b);
+      const byte = b[pos++] as number;
+      len += (byte & 0x7f) * shift;
+      shift *= 128;
+      if (byte < 0x80) break;
+    }
+    if (pos + len > b.length) return decodeDeltaDiscoveryRequest(b);
+    const v = b.toString('utf8', pos, pos + len);
+    pos += len;
+    if (k === REQ_TYPE_URL) typeUrl = v;
+    else nonce = v;
+  }
+  const r: DeltaDiscoveryRequest = {};
+  if (typeUrl) r.typeUrl = typeUrl;
+  if (nonce) r.responseNonce = nonce;
+  return r;
 }

@@ -11,7 +11,12 @@ import {
   type Resource,
 } from '@trellis/envoy';
 import { Connection, StreamError, TypeState, type ConnectionContext } from './connection.js';
-import { encodeResourceEntries, type DeltaResponseOut } from './delta-wire.js';
+import {
+  encodeDeltaResponse,
+  encodeResourceEntries,
+  frameMessage,
+  type DeltaResponseOut,
+} from './delta-wire.js';
 import { NO_NAMES, shareNames, type NameSet } from './names.js';
 import type { ProxyInfo } from './proxy-info.js';
 import type { ResourceSet } from './resource-source.js';
@@ -164,6 +169,28 @@ export class DeltaTypeState extends TypeState {
   }
 }
 
+/**
+ * One increment of a set (from the version `from`) as a response, built once and sent as the
+ * same bytes, with the same nonce, to every proxy that holds `from` and subscribes to every
+ * changed name: an endpoint change pushed to hundreds of proxies is encoded once, as istiod's
+ * nonces are per push. Nonces need only be unique within a stream, and a stream is sent a given
+ * step at most once (it then holds the new set).
+ */
+interface SharedStep {
+  readonly from: string;
+  readonly version: string;
+  /** Resources sent; 0: the step changes nothing for such a proxy (nothing is sent). */
+  readonly count: number;
+  readonly names: readonly string[];
+  readonly before: readonly (string | undefined)[];
+  readonly after: readonly (string | undefined)[];
+  readonly nonce: string;
+  readonly response: DeltaResponseOut;
+}
+
+/** Shared steps per server (its nonces and identifier), per set, by the version stepped from. */
+const sharedSteps = new WeakMap<ConnectionContext, WeakMap<ResourceSet, SharedStep[]>>();
+
 /** An incremental ADS stream. */
 export class DeltaConnection extends Connection<DeltaTypeState> {
   readonly protocol = 'delta' as const;
@@ -287,6 +314,34 @@ export class DeltaConnection extends Connection<DeltaTypeState> {
     // The proxy was given this very set: nothing to compare.
     if (!force && held && held.version === set.version && held.resources === set.resources) return;
     const inc = set.incremental;
+    if (!force && held && inc && held.version === inc.from) {
+      const step = this.sharedStep(st, held, set, inc.changed);
+      if (step) {
+        st.holdSet(set);
+        if (st.absentNotified.size > 0) for (const n of step.names) st.absentNotified.delete(n);
+        if (step.count === 0) return;
+        st.pending.set(step.nonce, {
+          seq: ++st.seq,
+          version: step.version,
+          names: step.names,
+          before: step.before,
+          after: step.after,
+        });
+        await this.send(step.response);
+        this.recordSent(
+          st,
+          {
+            version: step.version,
+            nonce: step.nonce,
+            time: this.ctx.clock.now(),
+            resources: step.count,
+            removed: 0,
+          },
+          requestedAt,
+        );
+        return;
+      }
+    }
     const whole = wholeDiff(st, set);
     const diff =
       whole ??
@@ -342,6 +397,56 @@ export class DeltaConnection extends Connection<DeltaTypeState> {
       },
       requestedAt,
     );
+  }
+  /**
+   * The shared response for stepping from `held` to `set` (an increment of it in `changed`), when
+   * it is the same for every proxy holding `held`: the proxy subscribes to every changed name.
+   * Undefined otherwise (the response is then built for this proxy alone).
+   */
+  private sharedStep(
+    st: DeltaTypeState,
+    held: ResourceSet,
+    set: ResourceSet,
+    changed: ReadonlySet<string>,
+  ): SharedStep | undefined {
+    if (!st.wildcard) for (const n of changed) if (!st.names.has(n)) return undefined;
+    let bySet = sharedSteps.get(this.ctx);
+    if (!bySet) sharedSteps.set(this.ctx, (bySet = new WeakMap()));
+    let steps = bySet.get(set);
+    const known = steps?.find((x) => x.from === held.version);
+    if (known) return known;
+    const d = stepDiff(st, held, set, changed);
+    if (!d) return undefined;
+    const small: Resource[] = [];
+    const encoded: Buffer[] = [];
+    for (const r of d.resources) {
+      const b = entryBytes(r);
+      if (b) encoded.push(b);
+      else small.push(r);
+    }
+    const nonce = this.ctx.nextNonce();
+    const head: DeltaResponseOut = {
+      systemVersionInfo: set.version,
+      resources: small,
+      ...(encoded.length > 0 ? { encodedResources: encoded } : {}),
+      typeUrl: st.typeUrl,
+      removedResources: [],
+      nonce,
+      controlPlane: { identifier: this.ctx.controlPlaneId },
+    };
+    const step: SharedStep = {
+      from: held.version,
+      version: set.version,
+      count: d.resources.length,
+      names: d.names,
+      before: d.before,
+      after: d.after,
+      nonce,
+      response: { ...head, framed: frameMessage(encodeDeltaResponse(head)) },
+    };
+    if (!steps) bySet.set(set, (steps = []));
+    steps.push(step);
+    return step;
   }
 }
 

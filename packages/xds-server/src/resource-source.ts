@@ -18,7 +18,9 @@ export interface ResourceSet {
   readonly groups?: readonly ReadonlyMap<string, EncodedAny>[];
   /**
    * For types a SotW response may carry in part (EDS, RDS): a proxy that was last sent
-   * version `from` needs only the `changed` resources (none was removed).
+   * version `from` needs only the `changed` resources (none was removed). A version names
+   * content: delta streams given this same set object while holding `from`, and subscribed to
+   * every changed name, are all sent one response built once (see delta.ts).
    */
   readonly incremental?: { readonly from: string; readonly changed: ReadonlySet<string> };
 }

@@ -19,7 +19,7 @@ import {
   type XdsServerHooks,
 } from './connection.js';
 import { DeltaConnection } from './delta.js';
-import { encodeDeltaResponse, type DeltaResponseOut } from './delta-wire.js';
+import { decodeDeltaRequest, encodeDeltaResponse, type DeltaResponseOut } from './delta-wire.js';
 import { parseProxyInfo, type ProxyInfo } from './proxy-info.js';
 import { PushQueue, Semaphore } from './push-queue.js';
 import type { PushRequest, ResourceSource } from './resource-source.js';
@@ -71,11 +71,12 @@ function channelOptions(o: XdsServerOptions): grpc.ServerOptions {
   };
 }
 
-/** The ADS service as served: delta responses take the direct encoder (see delta-wire.ts). */
+/** The ADS service as served: delta responses and ACKs take the direct codec (see delta-wire.ts). */
 const servedDefinition = {
   ...adsServiceDefinition,
   DeltaAggregatedResources: {
     ...adsServiceDefinition.DeltaAggregatedResources,
+    requestDeserialize: decodeDeltaRequest,
     responseSerialize: encodeDeltaResponse,
   },
 };
@@ -122,9 +123,17 @@ function sotwChunks(r: DiscoveryResponse): Buffer[] {
 }
 
 function deltaChunks(r: DeltaResponseOut): Buffer[] {
-  const { encodedResources, ...head } = r;
+  const { encodedResources, framed: _framed, ...head } = r;
   return [encodeDeltaResponse(head), ...(encodedResources ?? [])];
 }
+
+/**
+ * Responses smaller than this are written at once, outside the server-wide send slots, and the
+ * push does not wait for the socket to take them: they cannot add up to much memory (an endpoint
+ * change is one small response per proxy), and waiting for each write's callback, 16 at a time,
+ * would stretch a push to hundreds of proxies over as many rounds of the event loop.
+ */
+const SMALL_RESPONSE = 64 * 1024;
 
 /**
  * An ADS server. Register it on a grpc-js Server with `addTo` (to share a port with other
@@ -137,6 +146,8 @@ export class XdsServer {
   private readonly options: XdsServerOptions;
   private readonly conns = new Map<string, Connection>();
   private readonly calls = new Map<Connection, Call<unknown, unknown>>();
+  /** The newest stream of each node id (ACK bookkeeping asks for it on every ACK). */
+  private readonly newest = new Map<string, Connection>();
   private readonly bootId = randomBytes(4).toString('hex');
   private readonly sendSlots: Semaphore;
   private nonceCounter = 0;
@@ -190,12 +201,13 @@ export class XdsServer {
    * connection has sent (or skipped, when its view did not change) its responses.
    */
   push(req: PushRequest): Promise<void> {
-    const targets =
-      req.proxies === 'all'
-        ? [...this.conns.values()]
-        : [...this.conns.values()].filter((c) =>
-            (req.proxies as readonly string[]).includes(c.proxy.nodeId),
-          );
+    let targets: Connection[];
+    if (req.proxies === 'all') targets = [...this.conns.values()];
+    else {
+      const wanted = new Set(req.proxies);
+      targets = [];
+      for (const c of this.conns.values()) if (wanted.has(c.proxy.nodeId)) targets.push(c);
+    }
     const done = targets.map((c) => {
       const p = c.addPush(req.typeUrls, req.reason);
       this.queue.schedule(c);
@@ -217,21 +229,34 @@ export class XdsServer {
 
   /** Whether any stream of this node is connected. */
   hasProxy(nodeId: string): boolean {
-    for (const c of this.conns.values()) if (c.proxy.nodeId === nodeId) return true;
-    return false;
+    return this.newest.has(nodeId);
   }
 
   /** Whether the proxy's newest connection has converged on a change made at `since` (see Connection). */
   convergedSince(nodeId: string, since: number): boolean {
-    let found: Connection | undefined;
-    for (const c of this.conns.values()) if (c.proxy.nodeId === nodeId) found = c;
-    return found?.convergedSince(since) ?? false;
+    return this.newest.get(nodeId)?.convergedSince(since) ?? false;
   }
 
   connection(nodeId: string): ConnectionStatus | undefined {
-    let found: Connection | undefined;
-    for (const c of this.conns.values()) if (c.proxy.nodeId === nodeId) found = c;
-    return found?.status();
+    return this.newest.get(nodeId)?.status();
+  }
+
+  private addConnection(c: Connection): void {
+    this.conns.set(c.id, c);
+    this.newest.set(c.proxy.nodeId, c);
+  }
+
+  /** Removes a stream; false when it was already gone. */
+  private removeConnection(c: Connection): boolean {
+    if (!this.conns.delete(c.id)) return false;
+    if (this.newest.get(c.proxy.nodeId) === c) {
+      // Another stream of the node, if any, becomes the newest (Map order is insertion order).
+      let next: Connection | undefined;
+      for (const o of this.conns.values()) if (o.proxy.nodeId === c.proxy.nodeId) next = o;
+      if (next) this.newest.set(c.proxy.nodeId, next);
+      else this.newest.delete(c.proxy.nodeId);
+    }
+    return true;
   }
 
   /** Number of connected streams. */
@@ -278,6 +303,7 @@ export class XdsServer {
       call,
       'sotw',
       sotwChunks,
+      () => undefined,
       (id, proxy, send) => new SotwConnection(id, proxy, this.ctx, send),
     );
   }
@@ -287,6 +313,7 @@ export class XdsServer {
       call,
       'delta',
       deltaChunks,
+      (r) => r.framed,
       (id, proxy, send) => new DeltaConnection(id, proxy, this.ctx, send),
     );
   }
@@ -295,6 +322,7 @@ export class XdsServer {
     call: Call<Req, Res>,
     protocol: 'sotw' | 'delta',
     chunks: (r: Res) => Buffer[],
+    framed: (r: Res) => Buffer | undefined,
     make: (
       id: string,
       proxy: ProxyInfo,
@@ -313,7 +341,7 @@ export class XdsServer {
     const cleanup = (): void => {
       if (!conn) return;
       const c = conn;
-      if (!this.conns.delete(c.id)) return;
+      if (!this.removeConnection(c)) return;
       this.calls.delete(c);
       c.close();
       this.ctx.log('info', 'proxy disconnected', { connection: c.id });
@@ -327,18 +355,23 @@ export class XdsServer {
     // copy. grpc-js would join them into one buffer and copy that again into its frame, i.e.
     // allocate and copy twice the whole response (megabytes of CDS, per proxy).
     const out = http2Out(call);
-    const write = (r: Res, done: () => void): void => {
+    let headersSent = false;
+    const sendHeaders = (): void => {
+      if (headersSent) return;
+      headersSent = true;
+      call.sendMetadata(new grpc.Metadata()); // response headers, once per call (grpc-js)
+    };
+    const write = (r: Res, parts: Buffer[], done: () => void): void => {
       if (!out) {
         call.write(r, done);
         return;
       }
-      const parts = chunks(r);
       let size = 0;
       for (const p of parts) size += p.byteLength;
       const prefix = Buffer.allocUnsafe(5);
       prefix[0] = 0; // not compressed
       prefix.writeUInt32BE(size, 1);
-      call.sendMetadata(new grpc.Metadata()); // response headers, once per call (grpc-js)
+      sendHeaders();
       out.cork();
       out.write(prefix);
       parts.forEach((p, i) => out.write(p, i === parts.length - 1 ? () => done() : undefined));
@@ -346,6 +379,25 @@ export class XdsServer {
       this.stats.directWrites++;
     };
     const send = async (r: Res): Promise<void> => {
+      if (ended || call.destroyed || call.writableEnded) return;
+      // A response built once for many streams (its one Buffer is not copied per stream) and
+      // small ones are written now, without a send slot or waiting for the socket.
+      const whole = out ? framed(r) : undefined;
+      if (out && whole) {
+        sendHeaders();
+        out.write(whole);
+        this.stats.directWrites++;
+        return;
+      }
+      const parts = out ? chunks(r) : [];
+      if (out) {
+        let size = 0;
+        for (const p of parts) size += p.byteLength;
+        if (size < SMALL_RESPONSE) {
+          write(r, parts, () => undefined);
+          return;
+        }
+      }
       await this.sendSlots.acquire();
       try {
         if (ended || call.destroyed || call.writableEnded) return;
@@ -355,7 +407,7 @@ export class XdsServer {
             resolve();
           };
           call.on('close', done);
-          write(r, done);
+          write(r, parts, done);
         });
       } finally {
         this.sendSlots.release();
@@ -378,7 +430,7 @@ export class XdsServer {
           return;
         }
         conn = make(`${proxy.value.nodeId}-${++this.connCounter}`, proxy.value, send);
-        this.conns.set(conn.id, conn);
+        this.addConnection(conn);
         this.calls.set(conn, call);
         this.ctx.log('info', 'proxy connected', { connection: conn.id, protocol });
         this.ctx.hooks.onConnect?.(conn.status());
@@ -414,7 +466,7 @@ export class XdsServer {
     details: string,
   ): void {
     this.calls.delete(conn);
-    this.conns.delete(conn.id);
+    this.removeConnection(conn);
     conn.close();
     this.ctx.hooks.onDisconnect?.(conn.status());
     call.emit('error', { code, details });
