@@ -22,22 +22,12 @@ import {
 import type { Connection } from '../src/connection.js';
 import { DeltaConnection } from '../src/delta.js';
 import { encodeDeltaResponse } from '../src/delta-wire.js';
-import { CDS, EDS, HookRecorder, TestClient, sidecarNode, until } from './helpers.js';
+import { CDS, EDS, HookRecorder, TestClient, sidecarNode, until, cla } from './helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
-
-const cla = (name: string, ip: string): EncodedAny =>
-  encodeResource(EDS, {
-    clusterName: name,
-    endpoints: [
-      {
-        lbEndpoints: [{ endpoint: { address: { socketAddress: { address: ip, portValue: 80 } } } }],
-      },
-    ],
-  });
 
 /**
  * One shared set per type, the same object for every proxy (as the control plane's shared

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import {
   decodeDeltaDiscoveryRequest,
   encodeDeltaDiscoveryRequest,
-  encodeResource,
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
   type EncodedAny,
@@ -23,22 +22,12 @@ import {
 import type { Connection } from '../src/connection.js';
 import { DeltaConnection } from '../src/delta.js';
 import { decodeDeltaRequest } from '../src/delta-wire.js';
-import { EDS, HookRecorder, TestClient, sidecarNode, until } from './helpers.js';
+import { EDS, HookRecorder, TestClient, sidecarNode, until, cla } from './helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
-
-const cla = (name: string, ip: string): EncodedAny =>
-  encodeResource(EDS, {
-    clusterName: name,
-    endpoints: [
-      {
-        lbEndpoints: [{ endpoint: { address: { socketAddress: { address: ip, portValue: 80 } } } }],
-      },
-    ],
-  });
 
 /**
  * As the control plane's source: one set object per version, handed as it is to every proxy

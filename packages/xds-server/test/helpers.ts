@@ -213,3 +213,14 @@ export class HookRecorder {
     });
   }
 }
+
+/** A ClusterLoadAssignment with one endpoint, `ip:80`, encoded. */
+export const cla = (name: string, ip: string): EncodedAny =>
+  encodeResource(EDS, {
+    clusterName: name,
+    endpoints: [
+      {
+        lbEndpoints: [{ endpoint: { address: { socketAddress: { address: ip, portValue: 80 } } } }],
+      },
+    ],
+  });

@@ -1,11 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  decodeResource,
-  encodeResource,
-  type DiscoveryResponse,
-  type EncodedAny,
-} from '@trellis/envoy';
+import { decodeResource, type DiscoveryResponse, type EncodedAny } from '@trellis/envoy';
 import { UnionMap, XdsServer, type ResourceSet, type ResourceSource } from '../src/index.js';
 import {
   CDS,
@@ -16,6 +11,7 @@ import {
   TestClient,
   names,
   sidecarNode,
+  cla,
 } from './helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -226,16 +222,6 @@ class GroupSource implements ResourceSource {
     return this.set;
   }
 }
-
-const cla = (name: string, ip: string): EncodedAny =>
-  encodeResource(EDS, {
-    clusterName: name,
-    endpoints: [
-      {
-        lbEndpoints: [{ endpoint: { address: { socketAddress: { address: ip, portValue: 80 } } } }],
-      },
-    ],
-  });
 
 test('shared groups are sent as the same bytes; an increment sends only the changed names', async () => {
   const source = new GroupSource();
