@@ -54,6 +54,63 @@ export function reportResetToOutlier(
   );
 }
 
+/**
+ * One upstream request's share of the host's and cluster's counters and circuit breakers, the
+ * same for both pools: the host's activeRequests from creation (LEAST_REQUEST sees pending
+ * requests too), the pending counters while it waits, and the request counters (and
+ * max_requests) once it is sent. Each is given back once.
+ */
+export class RequestSlot {
+  private pending = false;
+  private started = false;
+  /** Finished: every counter given back. */
+  done = false;
+
+  constructor(private readonly ctx: PoolContext) {
+    ctx.host.activeRequests++;
+  }
+
+  beginPending(): void {
+    this.pending = true;
+    this.ctx.stats.upstream_rq_pending_total.inc();
+    this.ctx.stats.upstream_rq_pending_active.inc();
+    this.ctx.resources.pendingRequests++;
+  }
+
+  endPending(): void {
+    if (!this.pending) return;
+    this.pending = false;
+    this.ctx.stats.upstream_rq_pending_active.dec();
+    this.ctx.resources.pendingRequests--;
+  }
+
+  /**
+   * Counts the request as sent, max_requests permitting; false (with
+   * `upstream_rq_pending_overflow` counted) when the circuit breaker refuses it.
+   */
+  tryStart(): boolean {
+    const { stats, resources } = this.ctx;
+    if (!resources.canSendRequest()) {
+      stats.upstream_rq_pending_overflow.inc();
+      return false;
+    }
+    this.started = true;
+    stats.upstream_rq_total.inc();
+    stats.upstream_rq_active.inc();
+    resources.requests++;
+    return true;
+  }
+
+  finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.ctx.host.activeRequests--;
+    if (!this.started) return;
+    this.ctx.stats.upstream_rq_active.dec();
+    this.ctx.resources.requests--;
+  }
+}
+
 interface ConnState {
   requests: number;
   idle: boolean;
@@ -267,10 +324,7 @@ export class Http1ConnectionPool implements HttpConnectionPool {
 class Http1Stream implements UpstreamStream {
   private req: ClientRequest | undefined;
   private res: IncomingMessage | undefined;
-  /** Counted as a request (rq_active, max_requests, the host's activeRequests). */
-  private started = false;
-  private done = false;
-  private pending = false;
+  private readonly slot: RequestSlot;
   private localReset = false;
   private reported = false;
   /** A 101 answered: the request ends when the tunnel's socket closes. */
@@ -282,16 +336,12 @@ class Http1Stream implements UpstreamStream {
     private readonly head: UpstreamRequestHead,
     private readonly cb: UpstreamStreamCallbacks,
   ) {
-    // LEAST_REQUEST sees the request on its host from the start, pending included.
-    ctx.host.activeRequests++;
+    this.slot = new RequestSlot(ctx);
   }
 
   /** @internal The request waits for a connection. */
   beginPending(): void {
-    this.pending = true;
-    this.ctx.stats.upstream_rq_pending_total.inc();
-    this.ctx.stats.upstream_rq_pending_active.inc();
-    this.ctx.resources.pendingRequests++;
+    this.slot.beginPending();
   }
 
   /** @internal Refused by a circuit breaker (the overflow counter is the caller's). */
@@ -310,20 +360,15 @@ class Http1Stream implements UpstreamStream {
 
   /** @internal Sends the request (a free connection, or a new one, through the agent). */
   dispatch(): void {
-    if (this.done || this.localReset) return;
-    const { stats, host, resources } = this.ctx;
+    if (this.slot.done || this.localReset) return;
+    const { host } = this.ctx;
     const head = this.head;
     const cb = this.cb;
     const pool = this.pool;
-    if (!resources.canSendRequest()) {
-      stats.upstream_rq_pending_overflow.inc();
+    if (!this.slot.tryStart()) {
       this.overflow();
       return;
     }
-    this.started = true;
-    stats.upstream_rq_total.inc();
-    stats.upstream_rq_active.inc();
-    resources.requests++;
     const headers = head.headers;
     headers.host = head.authority;
     if (head.upgrade !== undefined) {
@@ -355,7 +400,7 @@ class Http1Stream implements UpstreamStream {
     req.once('socket', (socket: Socket) => {
       this.endPending();
       pool.countRequest(socket);
-      if (this.done) return;
+      if (this.slot.done) return;
       this.ctx.outlier?.putResult('LOCAL_ORIGIN_CONNECT_SUCCESS');
       cb.onReady(
         req,
@@ -395,19 +440,11 @@ class Http1Stream implements UpstreamStream {
   }
 
   private endPending(): void {
-    if (!this.pending) return;
-    this.pending = false;
-    this.ctx.stats.upstream_rq_pending_active.dec();
-    this.ctx.resources.pendingRequests--;
+    this.slot.endPending();
   }
 
   private finish(): void {
-    if (this.done) return;
-    this.done = true;
-    this.ctx.host.activeRequests--;
-    if (!this.started) return;
-    this.ctx.stats.upstream_rq_active.dec();
-    this.ctx.resources.requests--;
+    this.slot.finish();
   }
 
   private onResponse(res: IncomingMessage): void {

@@ -26,7 +26,7 @@ import {
   type UpstreamStream,
   type UpstreamStreamCallbacks,
 } from './api.js';
-import { reportResetToOutlier, type PoolContext } from './pool-http1.js';
+import { RequestSlot, reportResetToOutlier, type PoolContext } from './pool-http1.js';
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, HTTP2_HEADER_STATUS } =
   h2constants;
@@ -273,10 +273,7 @@ class Http2Stream implements UpstreamStream {
   private localReset = false;
   private reported = false;
   private complete = false;
-  private pending = false;
-  /** Counted as a request (rq_active, max_requests, the host's activeRequests). */
-  private started = false;
-  private done = false;
+  private readonly slot: RequestSlot;
 
   constructor(
     private readonly pool: Http2ConnectionPool,
@@ -284,16 +281,12 @@ class Http2Stream implements UpstreamStream {
     private readonly head: UpstreamRequestHead,
     private readonly cb: UpstreamStreamCallbacks,
   ) {
-    // LEAST_REQUEST sees the request on its host from the start, pending included.
-    ctx.host.activeRequests++;
+    this.slot = new RequestSlot(ctx);
   }
 
   /** @internal The stream waits for room on a connection. */
   beginPending(): void {
-    this.pending = true;
-    this.ctx.stats.upstream_rq_pending_total.inc();
-    this.ctx.stats.upstream_rq_pending_active.inc();
-    this.ctx.resources.pendingRequests++;
+    this.slot.beginPending();
   }
 
   /**
@@ -302,17 +295,11 @@ class Http2Stream implements UpstreamStream {
    */
   attach(conn: H2Connection): boolean {
     this.endPending();
-    const { stats, resources } = this.ctx;
-    if (!resources.canSendRequest()) {
-      stats.upstream_rq_pending_overflow.inc();
+    if (!this.slot.tryStart()) {
       this.overflow();
       return false;
     }
     conn.streamStarted();
-    this.started = true;
-    stats.upstream_rq_total.inc();
-    stats.upstream_rq_active.inc();
-    resources.requests++;
     return true;
   }
 
@@ -324,19 +311,11 @@ class Http2Stream implements UpstreamStream {
   }
 
   private endPending(): void {
-    if (!this.pending) return;
-    this.pending = false;
-    this.ctx.stats.upstream_rq_pending_active.dec();
-    this.ctx.resources.pendingRequests--;
+    this.slot.endPending();
   }
 
   private finish(): void {
-    if (this.done) return;
-    this.done = true;
-    this.ctx.host.activeRequests--;
-    if (!this.started) return;
-    this.ctx.stats.upstream_rq_active.dec();
-    this.ctx.resources.requests--;
+    this.slot.finish();
   }
 
   private report(reason: UpstreamResetReason, transportFailure?: string): void {
