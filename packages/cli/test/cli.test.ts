@@ -1,11 +1,12 @@
 // The `trellis` verbs end to end over a real state directory: validate, apply, get, delete, create.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile, mkdir } from 'node:fs/promises';
+import { appendFile, writeFile, mkdir } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { openFileStore } from '@trellis/config';
 import { withTempDir } from '@trellis/testing';
-import { trellis, npxTrellis } from './harness.js';
+import { REPO_ROOT, trellis, npxTrellis } from './harness.js';
 
 const VS = (name: string, host: string, extra = '') => `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -321,5 +322,37 @@ test('apply keeps a cluster IP the server assigned, as kubectl apply does', asyn
     const got = JSON.parse(r.stdout) as { spec: { clusterIP?: string; ports: { port: number }[] } };
     assert.equal(got.spec.clusterIP, '10.96.0.7');
     assert.equal(got.spec.ports[0]?.port, 9081);
+  });
+});
+
+test('logs -f prints the log, then what is appended, until interrupted', async () => {
+  await withTempDir(async (dir) => {
+    const state = join(dir, 'state');
+    const podLogs = join(state, 'logs', 'default', 'hello-0123456789-abcde');
+    await mkdir(podLogs, { recursive: true });
+    const log = join(podLogs, 'app.log');
+    await writeFile(log, 'first\n');
+    const child = spawn(
+      process.execPath,
+      [join(REPO_ROOT, 'packages', 'cli', 'bin', 'trellis.js'), 'logs', 'hello', '-f'],
+      { env: { ...process.env, TRELLIS_STATE_DIR: state }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (c: string) => (out += c));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const waitFor = async (text: string): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      while (!out.includes(text)) {
+        assert.ok(Date.now() < deadline, `no "${text}" in ${JSON.stringify(out)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await waitFor('first\n');
+    await appendFile(log, 'second\n');
+    await waitFor('second\n');
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.equal(out, 'first\nsecond\n');
   });
 });
