@@ -544,3 +544,29 @@ test('field numbers unknown to the protos are found in the bytes, nested in Anys
     decodeXdsResource(TYPE_URL.Listener, { typeUrl: TYPE_URL.Listener, value: clean }, 'r').ok,
   );
 });
+
+test('header values with command operators are rejected; %% is a literal percent sign', () => {
+  const rc = (value: string): object => ({
+    name: 'r',
+    virtualHosts: [
+      {
+        name: 'v',
+        domains: ['*'],
+        routes: [
+          {
+            match: { prefix: '/' },
+            route: { cluster: 'c' },
+            requestHeadersToAdd: [{ header: { key: 'x-client', value } }],
+          },
+        ],
+      },
+    ],
+  });
+  assert.deepEqual(validateResource(TYPE_URL.RouteConfiguration, rc('100%% sure')), []);
+  const problems = validateResource(TYPE_URL.RouteConfiguration, rc('%DOWNSTREAM_REMOTE_ADDRESS%'));
+  assert.equal(problems.length, 1, problems.join('\n'));
+  assert.match(
+    problems[0] ?? '',
+    /virtual_hosts\[0\]\.routes\[0\]\.request_headers_to_add\[0\]\.header\.value: command operators in header values are not implemented/,
+  );
+});

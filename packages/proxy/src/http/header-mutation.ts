@@ -2,8 +2,8 @@
 // host, route, weighted cluster), applied as Envoy's HeaderParser does: removals first, then
 // additions in order with their append_action (APPEND_IF_EXISTS_OR_ADD by default; the
 // deprecated `append: false` means OVERWRITE_IF_EXISTS_OR_ADD). Empty values are skipped unless
-// keep_empty_value. Values are literal (`%%` is a percent sign).
-// TODO: Envoy's command operators in values (%DOWNSTREAM_REMOTE_ADDRESS%, %REQ(...)%...).
+// keep_empty_value. Values are literal (`%%` is a percent sign); a value with one of Envoy's
+// command operators (%DOWNSTREAM_REMOTE_ADDRESS%, %REQ(...)%...) is NACKed by xds/validate.
 import type { HeaderAppendAction, HeaderValueOption } from '@trellis/envoy';
 import type { HeaderMap } from './headers.js';
 

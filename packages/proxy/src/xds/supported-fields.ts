@@ -28,6 +28,12 @@ export type FieldRule =
   /** A scalar checked by a function (e.g. a regex that must compile). */
   | { readonly check: (value: unknown) => string | undefined };
 
+/** A header value using a command operator (`%NAME%`; `%%` is a literal percent sign). */
+function commandOperatorProblem(v: unknown): string | undefined {
+  if (typeof v !== 'string' || !v.replaceAll('%%', '').includes('%')) return undefined;
+  return `command operators in header values are not implemented by the Trellis proxy (write %% for a literal percent sign): ${JSON.stringify(v)}`;
+}
+
 /** A message row: supported fields by proto (snake_case) name. */
 export type MessageRow = Readonly<Record<string, FieldRule>>;
 
@@ -480,7 +486,13 @@ export const SUPPORTED_FIELDS: Readonly<Record<string, MessageRow>> = {
     append_action: true,
     keep_empty_value: true,
   },
-  [`${CORE}HeaderValue`]: { key: true, value: true, raw_value: true },
+  // Values are literal: Envoy's command operators (`%DOWNSTREAM_REMOTE_ADDRESS%`, `%REQ(x)%`...)
+  // are not implemented, so a value using one is rejected rather than sent as text.
+  [`${CORE}HeaderValue`]: {
+    key: true,
+    value: { check: (v) => commandOperatorProblem(v) },
+    raw_value: true,
+  },
   [`${CORE}DataSource`]: { filename: true, inline_bytes: true, inline_string: true },
   [`${CORE}RuntimeFractionalPercent`]: {
     default_value: `${TYPE}FractionalPercent`,
