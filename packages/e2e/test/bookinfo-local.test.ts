@@ -98,7 +98,11 @@ function bookinfoSuite(capture: Capture): void {
   });
 
   test('every workload runs with its sidecar, synced', async () => {
-    const status = await mustTrellis(dir, 'status');
+    // SYNCED may lag a moment behind Ready while a last push is acknowledged.
+    const status = await eventually('every sidecar SYNCED', async () => {
+      const out = await mustTrellis(dir, 'status');
+      return out.split('\n').filter((l) => /STALE|NOT SENT/.test(l)).length === 0 ? out : undefined;
+    });
     for (const w of [
       'productpage-v1',
       'details-v1',

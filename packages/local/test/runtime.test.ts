@@ -308,7 +308,10 @@ test(
       const r = rows('mesh', 'client')[0];
       throw new Error(`${e.message}; client: ${r?.ready} ${r?.status} sync ${r?.sync}`);
     });
-    assert.equal(clientRow.sync, 'SYNCED');
+    // A push can be in flight (another pod just became ready): STALE until the sidecar ACKs it.
+    await eventually('the client sidecar SYNCED', () =>
+      rows('mesh', 'client')[0]?.sync === 'SYNCED' ? true : undefined,
+    );
     assert.equal(clientRow.injected, true);
     const proxyPort = clientRow.ports.proxy;
     assert.ok(proxyPort);
