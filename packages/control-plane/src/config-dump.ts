@@ -1,6 +1,7 @@
 // Envoy's admin ConfigDump (what `/config_dump` returns) built from the resources the control
 // plane generated for one proxy: istiod's /debug/config_dump answers in this shape, and the
-// proxy's own admin endpoint will too, so one printer serves both.
+// proxy's own admin endpoint will too, so one printer serves both. Private keys are redacted
+// as Envoy's admin redacts them: the bytes `[redacted]` (base64 `W3JlZGFjdGVkXQ==` in JSON).
 
 /** Resources of one proxy in proto3-JSON form, by kind. */
 export interface ProxyResources {
@@ -13,6 +14,32 @@ export interface ProxyResources {
 }
 
 const ADMIN = 'type.googleapis.com/envoy.admin.v3.';
+const REDACTED = '[redacted]';
+
+/** A DataSource with its inline content replaced by `[redacted]` (files are only named). */
+function redactDataSource(d: unknown): unknown {
+  if (d === null || typeof d !== 'object') return d;
+  const src = d as { inlineBytes?: unknown; inlineString?: unknown };
+  if (src.inlineBytes !== undefined)
+    return { ...src, inlineBytes: Buffer.from(REDACTED).toString('base64') };
+  if (src.inlineString !== undefined) return { ...src, inlineString: REDACTED };
+  return d;
+}
+
+/** A Secret without its private key and key password (Envoy's sensitive fields). */
+export function redactSecret<T extends object>(s: T): T {
+  const tls = (s as { tlsCertificate?: { privateKey?: unknown; password?: unknown } })
+    .tlsCertificate;
+  if (!tls || (tls.privateKey === undefined && tls.password === undefined)) return s;
+  return {
+    ...s,
+    tlsCertificate: {
+      ...tls,
+      ...(tls.privateKey !== undefined ? { privateKey: redactDataSource(tls.privateKey) } : {}),
+      ...(tls.password !== undefined ? { password: redactDataSource(tls.password) } : {}),
+    },
+  };
+}
 const API = 'type.googleapis.com/envoy.config.';
 
 /** The ConfigDump of one proxy's resources; `lastUpdated` is the time they were generated. */
@@ -65,7 +92,7 @@ export function configDump(r: ProxyResources, lastUpdated: string): { configs: u
           lastUpdated,
           secret: {
             '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
-            ...s,
+            ...redactSecret(s),
           },
         })),
       },

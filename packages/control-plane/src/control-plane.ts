@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { MetricsRegistry, errorMessage, type Histogram } from '@trellis/core';
 import { TYPE_URL, shortName } from '@trellis/envoy';
 import type { ConfigStore } from '@trellis/config';
+import type { KubeObject } from '@trellis/api';
 import {
   RegistryController,
   affectsProxy,
@@ -36,8 +37,15 @@ export interface ControlPlaneOptions {
   readonly monitoringHost?: string;
   readonly monitoringPort?: number;
   readonly mesh?: Partial<MeshOptions>;
-  /** Debounce of config changes (Istio: 100 ms quiet, 10 s max). */
-  readonly debounce?: { readonly quietMs?: number; readonly maxMs?: number };
+  /**
+   * Debounce of config changes (Istio: 100 ms quiet, 10 s max); `eds: false` pushes
+   * endpoint-only changes at once (Istio's PILOT_ENABLE_EDS_DEBOUNCE=false).
+   */
+  readonly debounce?: {
+    readonly quietMs?: number;
+    readonly maxMs?: number;
+    readonly eds?: boolean;
+  };
   readonly translate?: TranslateOptions;
   readonly keepalive?: KeepaliveOptions;
   /** Cluster id reported for proxies that do not send one. */
@@ -72,6 +80,7 @@ export class ControlPlane {
     this.#opts = opts;
     this.source = new TranslationSource(opts.translate ?? {});
     const log = opts.log ?? (() => {});
+    if (opts.log) this.source.onSecretWarning = (m) => log('warn', m);
     this.xds = new XdsServer({
       source: this.source,
       controlPlaneId: this.#id,
@@ -171,6 +180,7 @@ export class ControlPlane {
     this.#triggers.inc({ type: diff.scope === 'eds' ? 'endpoint' : 'config' });
     const full: string[] = [];
     const eds: string[] = [];
+    const sds: string[] = [];
     for (const p of this.xds.proxies()) {
       const workload = snapshot.workload('Pod', p.namespace, p.podName);
       const effect = affectsProxy(diff, {
@@ -184,6 +194,7 @@ export class ControlPlane {
       });
       if (effect === 'none') continue;
       if (effect === 'eds') eds.push(p.nodeId);
+      else if (effect === 'sds') sds.push(p.nodeId);
       else full.push(p.nodeId);
       if (!this.#pending.has(p.nodeId)) this.#pending.set(p.nodeId, now);
     }
@@ -199,6 +210,14 @@ export class ControlPlane {
           proxies: eds,
           typeUrls: [TYPE_URL.ClusterLoadAssignment],
           reason: `endpoints ${snapshot.version}`,
+        }),
+      );
+    if (sds.length)
+      pushes.push(
+        this.xds.push({
+          proxies: sds,
+          typeUrls: [TYPE_URL.Secret],
+          reason: `secrets ${snapshot.version}`,
         }),
       );
     return Promise.all(pushes).then(() => undefined);
@@ -325,7 +344,13 @@ export class ControlPlane {
       ready: () => this.#ready,
       metrics: () => this.metrics.render(),
       syncz: () => syncStatuses(this.xds.connections(), this.#opts.clusterId ?? 'Kubernetes'),
-      configz: () => this.snapshot?.objects ?? [],
+      // Secrets hold private keys: configz names them, without their data.
+      configz: () =>
+        (this.snapshot?.objects ?? []).map((o) =>
+          o.kind === 'Secret' && o.apiVersion === 'v1'
+            ? { apiVersion: o.apiVersion, kind: o.kind, metadata: secretMetadata(o.metadata) }
+            : o,
+        ),
       registryz: () => ({
         version: this.snapshot?.version,
         services: (this.snapshot?.services ?? []).map((s) => ({
@@ -355,3 +380,11 @@ export class ControlPlane {
     };
   }
 }
+
+/** A Secret's metadata for debug pages: kubectl's last-applied copy would repeat its data. */
+function secretMetadata(m: KubeObject['metadata']): KubeObject['metadata'] {
+  const { [LAST_APPLIED]: _copy, ...annotations } = m.annotations ?? {};
+  return { ...m, annotations };
+}
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';

@@ -22,6 +22,8 @@ import {
   generateEndpoints,
   generateListeners,
   generateRoutes,
+  generateSecrets,
+  formatSecretWarning,
   proxyFromNode,
   type Proxy,
   type ResourcePart,
@@ -169,6 +171,7 @@ export interface SnapshotChange {
 const NO_EFFECT: Readonly<Record<string, ReadonlySet<string>>> = {
   [TYPE_URL.Cluster]: new Set([
     'Gateway',
+    'Secret',
     'AuthorizationPolicy',
     'RequestAuthentication',
     'Telemetry',
@@ -177,6 +180,7 @@ const NO_EFFECT: Readonly<Record<string, ReadonlySet<string>>> = {
   ]),
   [TYPE_URL.ClusterLoadAssignment]: new Set([
     'Gateway',
+    'Secret',
     'AuthorizationPolicy',
     'RequestAuthentication',
     'Telemetry',
@@ -184,9 +188,10 @@ const NO_EFFECT: Readonly<Record<string, ReadonlySet<string>>> = {
     'ProxyConfig',
     'PeerAuthentication',
   ]),
-  [TYPE_URL.Listener]: new Set(['Gateway']),
+  [TYPE_URL.Listener]: new Set(['Gateway', 'Secret']),
   [TYPE_URL.RouteConfiguration]: new Set([
     'Gateway',
+    'Secret',
     'AuthorizationPolicy',
     'RequestAuthentication',
     'PeerAuthentication',
@@ -227,6 +232,14 @@ export class TranslationSource implements ResourceSource {
   #special: ReadonlySet<string> | undefined;
   #parts = 0;
   readonly stats: TranslationStats = { generated: new Map(), sharedBuilds: 0, sharedHits: 0 };
+  /**
+   * Where problems with requested secrets (SDS) are reported, each once per snapshot: a refused
+   * or broken credential is left out of the answer, so this is how anyone learns of it. The
+   * control plane sets its log here; by default they are process warnings.
+   */
+  onSecretWarning: (message: string) => void = (m) =>
+    process.emitWarning(m, { code: 'TRELLIS_SDS_SECRET' });
+  #secretWarned = { at: '', seen: new Set<string>() };
 
   constructor(private readonly options: TranslateOptions = {}) {}
 
@@ -328,7 +341,7 @@ export class TranslationSource implements ResourceSource {
       case TYPE_URL.ClusterLoadAssignment:
         return generateEndpoints(snapshot, proxy, names, o.clusters);
       case TYPE_URL.Secret:
-        return [];
+        return this.#secrets(snapshot, proxy, names);
       default:
         throw new TrellisError(
           'TRELLIS_UNKNOWN_TYPE',
@@ -539,7 +552,50 @@ export class TranslationSource implements ResourceSource {
     return entry;
   }
 
+  /** The secrets asked for (SDS), warnings reported once per snapshot. */
+  #secrets(snapshot: Snapshot, proxy: Proxy, names: readonly string[] | undefined): Named[] {
+    const { secrets, warnings } = generateSecrets(snapshot, proxy, names, { now: Date.now() });
+    if (this.#secretWarned.at !== snapshot.version)
+      this.#secretWarned = { at: snapshot.version, seen: new Set() };
+    const seen = this.#secretWarned.seen;
+    for (const warning of warnings) {
+      const line = formatSecretWarning(warning);
+      if (seen.has(line)) continue;
+      seen.add(line);
+      this.onSecretWarning(line);
+    }
+    return secrets;
+  }
+
+  /**
+   * Secrets are served by name, as istiod serves them: translated for exactly the names the proxy
+   * subscribed to (a few, each parsed once per Secret object), and versioned by content alone, so
+   * a push that changes none of them sends nothing.
+   */
+  #secretSet(info: ProxyInfo, names: readonly string[] | undefined): ResourceSet {
+    const snapshot = this.#snapshot;
+    if (!snapshot)
+      throw new TrellisError(
+        'TRELLIS_NOT_READY',
+        'the control plane has no configuration snapshot yet',
+      );
+    let perType = this.#perProxy.get(info.nodeId);
+    if (!perType) this.#perProxy.set(info.nodeId, (perType = new Map<string, ProxyEntry>()));
+    this.#infos.set(info.nodeId, info);
+    const asked = names ?? [];
+    const cached = perType.get(TYPE_URL.Secret);
+    // Subscriptions arrive as stable arrays: the same array at the same snapshot, the same answer.
+    if (cached && cached.at === snapshot.version && cached.names === asked) return cached.set;
+    const proxy = this.#proxyOf(snapshot, info);
+    const json = this.#translate(snapshot, proxy, TYPE_URL.Secret, asked, 'all');
+    const encoded = this.#encode(TYPE_URL.Secret, json, cached?.set.resources);
+    const set: ResourceSet = { version: `sds-${digestOf(encoded)}`, resources: encoded };
+    perType.set(TYPE_URL.Secret, { at: snapshot.version, set, names: asked });
+    return set;
+  }
+
   resources(info: ProxyInfo, typeUrl: string, names: readonly string[] | undefined): ResourceSet {
+    if (typeUrl === TYPE_URL.Secret) return this.#secretSet(info, names);
     const { set } = this.#entry(info, typeUrl, names);
     if (names === undefined) return set;
     // Subscriptions arrive as stable arrays (the server keeps them until they change), so a

@@ -3,7 +3,9 @@
 // with them (same ports, addresses, identities): proxies then need new endpoints only, as
 // istiod pushes EDS alone for endpoint updates. Otherwise it is "full". Each change also says
 // which namespaces see it (from exportTo and where configs live), so a push goes only to
-// proxies whose view changed.
+// proxies whose view changed. Secrets reach proxies over SDS only, and only in their own
+// namespace (istiod serves a credential only to proxies of the Secret's namespace): a change
+// to Secrets alone asks those proxies for SDS ("sds"), nothing else.
 //
 // Objects, services and endpoint lists are compared by reference first (snapshots keep frozen
 // objects, and derived snapshots share what did not change); content is compared only where
@@ -63,6 +65,8 @@ export interface SnapshotDiff {
   readonly sidecars: Audience;
   /** For a full change: the namespaces whose gateway proxies see it. */
   readonly routers: Audience;
+  /** The namespaces of the Secrets that changed: their proxies may hold them over SDS. */
+  readonly secrets: Audience;
 }
 
 /** A connected proxy, as far as push decisions go. */
@@ -77,6 +81,7 @@ export interface ProxyView {
 const NOBODY: Audience = Object.freeze({ all: false, namespaces: Object.freeze([]) });
 const EVERYBODY: Audience = Object.freeze({ all: true, namespaces: Object.freeze([]) });
 const ENDPOINT_KIND_KEYS: ReadonlySet<string> = new Set(K.ENDPOINT_KINDS.map(K.kindKey));
+const SECRET_KIND_KEY = K.kindKey(K.SECRET);
 
 /** Compares two snapshots (`prev` undefined: everything is new). */
 export function diffSnapshots(prev: Snapshot | undefined, next: Snapshot): SnapshotDiff {
@@ -98,6 +103,7 @@ export function diffSnapshots(prev: Snapshot | undefined, next: Snapshot): Snaps
       workloads: [],
       sidecars: NOBODY,
       routers: NOBODY,
+      secrets: NOBODY,
     });
 
   // Services and endpoints, unless the registry was reused. Both lists are sorted by hostname
@@ -174,6 +180,7 @@ export function diffSnapshots(prev: Snapshot | undefined, next: Snapshot): Snaps
   }
 
   const workloads: ObjectRef[] = [];
+  const secrets = new AudienceBuilder();
   let endpointOnly = services.length === 0;
   for (const c of changed) {
     const o = (c.after ?? c.before)!;
@@ -184,6 +191,10 @@ export function diffSnapshots(prev: Snapshot | undefined, next: Snapshot): Snaps
       workloads.push({ kind: o.kind, namespace, name: o.metadata.name });
     if (ENDPOINT_KIND_KEYS.has(kindKey)) continue;
     endpointOnly = false;
+    if (kindKey === SECRET_KIND_KEY) {
+      secrets.addAudience({ all: false, namespaces: [namespace] });
+      continue;
+    }
     for (const version of [c.before, c.after]) {
       if (!version) continue;
       const a = configAudience(version, next);
@@ -212,14 +223,19 @@ export function diffSnapshots(prev: Snapshot | undefined, next: Snapshot): Snaps
     workloads,
     sidecars: endpointOnly ? NOBODY : sidecars.build(),
     routers: endpointOnly ? NOBODY : routers.build(),
+    secrets: secrets.build(),
   });
 }
 
 /**
  * What a proxy needs after a change: `full` (everything), `eds` (endpoints of services it
- * sees), or `none`.
+ * sees), `sds` (the secrets it holds: Secrets of its namespace changed), or `none`. A proxy
+ * that needs both EDS and SDS gets `full`.
  */
-export function affectsProxy(diff: SnapshotDiff, proxy: ProxyView): 'none' | 'eds' | 'full' {
+export function affectsProxy(
+  diff: SnapshotDiff,
+  proxy: ProxyView,
+): 'none' | 'eds' | 'sds' | 'full' {
   if (diff.scope === 'none') return 'none';
   const w = proxy.workload;
   if (
@@ -233,7 +249,9 @@ export function affectsProxy(diff: SnapshotDiff, proxy: ProxyView): 'none' | 'ed
     const audience = proxy.type === 'router' ? diff.routers : diff.sidecars;
     if (audienceIncludes(audience, proxy.namespace)) return 'full';
   }
-  return diff.endpoints.some((e) => audienceIncludes(e.audience, proxy.namespace)) ? 'eds' : 'none';
+  const eds = diff.endpoints.some((e) => audienceIncludes(e.audience, proxy.namespace));
+  const sds = audienceIncludes(diff.secrets, proxy.namespace);
+  return eds && sds ? 'full' : eds ? 'eds' : sds ? 'sds' : 'none';
 }
 
 /** Whether an audience includes a namespace. */
@@ -277,7 +295,7 @@ function configAudience(o: KubeObject, snap: Snapshot): Audience {
     case K.kindKey(K.NAMESPACE):
       return { all: false, namespaces: [o.metadata.name] };
     default:
-      // Sidecars, policies, telemetry, secrets, workload groups: their namespace, or everyone
+      // Sidecars, policies, telemetry, workload groups: their namespace, or everyone
       // from the root namespace. Kinds a snapshot does not read reach nobody.
       if (!K.isSnapshotKind({ group, kind: o.kind })) return NOBODY;
       return ns === mesh.rootNamespace ? EVERYBODY : { all: false, namespaces: [ns] };

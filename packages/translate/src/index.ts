@@ -175,3 +175,4 @@ export {
 } from './sidecar-scope-context.js';
 export type { InboundOptions, InboundChainMatch, InboundPort } from './listener-inbound.js';
 export { simulate, type SimulationRequest, type SimulationResult } from './simulate.js';
+export * from './secret.js';
