@@ -235,6 +235,9 @@ test('usage errors: unknown command, unknown flag, missing values, --help everyw
     r = await trellis(dir, ['apply']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /apply needs -f/);
+    r = await trellis(dir, ['control-plane', '--eds-debounce', 'sometimes']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--eds-debounce must be true or false, not 'sometimes'/);
     for (const verb of ['validate', 'apply', 'get', 'delete', 'create']) {
       r = await trellis(dir, [verb, '--help']);
       assert.equal(r.code, 0);

@@ -61,6 +61,8 @@ export class Debouncer<R> {
   readonly #onError: (err: unknown) => void;
   readonly #timers: TimerApi;
   #pending: { reasons: R; events: number; firstAt: number; lastAt: number } | undefined;
+  /** flushNow was called during a flush: the next one runs as soon as it ends. */
+  #flushRequested = false;
   #timer: unknown;
   #timerSet = false;
   #flushing = false;
@@ -105,7 +107,8 @@ export class Debouncer<R> {
   flushNow(): void {
     if (this.#closed || !this.#pending) return;
     this.#cancelTimer();
-    if (!this.#flushing) this.#run();
+    if (this.#flushing) this.#flushRequested = true;
+    else this.#run();
   }
 
   /** Resolves once nothing is pending and no flush is running. */
@@ -177,8 +180,11 @@ export class Debouncer<R> {
 
   #afterFlush(): void {
     this.#flushing = false;
+    const requested = this.#flushRequested;
+    this.#flushRequested = false;
     if (this.#pending && !this.#closed) {
-      if (!this.#timerSet) this.#check();
+      if (requested) this.#run();
+      else if (!this.#timerSet) this.#check();
     } else this.#notifyIdle();
   }
 

@@ -118,6 +118,43 @@ test('debounce: one flush at a time; events during a flush wait for the next win
   assert.ok(!d.flushing && !d.pending);
 });
 
+test('debounce: flushNow during a flush runs the next flush as soon as it settles', async () => {
+  const timers = new ManualTimers();
+  const flushes: string[][] = [];
+  let release: () => void = () => {};
+  const d = new Debouncer<string[]>({
+    timers,
+    merge: (a, b) => [...a, ...b],
+    flush: (reasons) => {
+      flushes.push(reasons);
+      return new Promise<void>((r) => {
+        release = r;
+      });
+    },
+  });
+  d.push(['a']);
+  d.flushNow();
+  d.push(['b']);
+  d.flushNow();
+  assert.equal(flushes.length, 1);
+  release();
+  await Promise.resolve();
+  await Promise.resolve();
+  // No quiet window for b: it was asked for at once.
+  assert.deepEqual(flushes[1], ['b']);
+  assert.equal(timers.now(), 0);
+  release();
+  await d.whenIdle();
+  // A later push debounces as usual.
+  d.push(['c']);
+  timers.advance(99);
+  assert.equal(flushes.length, 2);
+  timers.advance(1);
+  assert.deepEqual(flushes[2], ['c']);
+  release();
+  await d.whenIdle();
+});
+
 test('debounce: a throwing flush is reported and the debouncer keeps going', () => {
   const timers = new ManualTimers();
   const errors: unknown[] = [];

@@ -10,6 +10,7 @@
 // Watch errors never stop it: it resumes the watch from the last revision it saw, and lists
 // everything again when the store says that revision is gone (TRELLIS_WATCH_EXPIRED), with a
 // capped exponential backoff between attempts.
+import { setImmediate } from 'node:timers';
 import type { KubeObject } from '@trellis/api';
 import { groupOf } from '@trellis/api';
 import type { ConfigStore, Watch, WatchEvent } from '@trellis/config';
@@ -34,7 +35,21 @@ export interface ChangeReasons {
   /** `group/Kind/namespace/name` of every changed object. */
   readonly keys: ReadonlySet<string>;
   readonly relist: boolean;
+  /**
+   * Only endpoint sources changed and EDS debounce is off: flushed at once, and emitted only if
+   * the change proves endpoints-only (otherwise it goes back through the debounce).
+   */
+  readonly immediate?: boolean;
 }
+
+/**
+ * Kinds whose changes are usually endpoint updates (Istio's EDS updates from the service
+ * registry): a Pod's readiness or address, an EndpointSlice.
+ */
+const ENDPOINT_SOURCE_KINDS: ReadonlySet<string> = new Set([
+  '/Pod',
+  'discovery.k8s.io/EndpointSlice',
+]);
 
 export interface RegistryControllerOptions {
   readonly store: ConfigStore;
@@ -48,7 +63,16 @@ export interface RegistryControllerOptions {
   readonly onError?: (err: unknown) => void;
   readonly mesh?: Partial<MeshOptions>;
   /** Debounce windows (default 100 ms quiet, 10 s max). */
-  readonly debounce?: { readonly quietMs?: number; readonly maxMs?: number };
+  readonly debounce?: {
+    readonly quietMs?: number;
+    readonly maxMs?: number;
+    /**
+     * Whether endpoint-only changes wait for the debounce too (default true). False is
+     * Istio's PILOT_ENABLE_EDS_DEBOUNCE=false: they are pushed at once, unless config changes
+     * are already waiting (then they join them).
+     */
+    readonly eds?: boolean;
+  };
   readonly timers?: TimerApi;
   /** Retry delays after a failure: doubling from `initialMs` (100) up to `maxMs` (5000). */
   readonly retry?: { readonly initialMs?: number; readonly maxMs?: number };
@@ -92,6 +116,10 @@ export class RegistryController {
   #closed = false;
   #generation = 0;
   #stats = { snapshots: 0, events: 0, lists: 0, watchErrors: 0 };
+  /** An immediate (EDS debounce off) flush is scheduled for this turn ... */
+  #immediateTurn = false;
+  /** ... and no config change has joined it since. */
+  #immediateValid = false;
 
   constructor(opts: RegistryControllerOptions) {
     this.#opts = opts;
@@ -102,7 +130,11 @@ export class RegistryController {
       ...(opts.debounce?.quietMs !== undefined ? { quietMs: opts.debounce.quietMs } : {}),
       ...(opts.debounce?.maxMs !== undefined ? { maxMs: opts.debounce.maxMs } : {}),
       timers: this.#timers,
-      merge: (a, b) => ({ keys: new Set([...a.keys, ...b.keys]), relist: a.relist || b.relist }),
+      merge: (a, b) => ({
+        keys: new Set([...a.keys, ...b.keys]),
+        relist: a.relist || b.relist,
+        immediate: (a.immediate ?? false) && (b.immediate ?? false),
+      }),
       flush: (reasons, info) => this.#emit(reasons, info),
       onError: (e) => this.#reportError(e),
     });
@@ -193,7 +225,24 @@ export class RegistryController {
     if (e.type === 'DELETED') this.#objects.delete(key);
     else this.#objects.set(key, deepFreeze(o));
     this.#unsynced.add(key);
-    this.#debouncer.push({ keys: new Set([key]), relist: false });
+    const immediate =
+      this.#opts.debounce?.eds === false &&
+      ENDPOINT_SOURCE_KINDS.has(`${groupOf(o.apiVersion)}/${o.kind}`) &&
+      (!this.#debouncer.pending || (this.#immediateTurn && this.#immediateValid));
+    this.#debouncer.push({ keys: new Set([key]), relist: false, immediate });
+    if (!immediate) {
+      // A config change joined: the whole batch waits for the debounce.
+      this.#immediateValid = false;
+      return;
+    }
+    // Endpoint events of one turn (a batch from the watch) are flushed together.
+    if (this.#immediateTurn) return;
+    this.#immediateTurn = true;
+    this.#immediateValid = true;
+    setImmediate(() => {
+      this.#immediateTurn = false;
+      if (this.#immediateValid && !this.#closed) this.#debouncer.flushNow();
+    });
   }
 
   #onWatchError(err: Error): void {
@@ -243,6 +292,11 @@ export class RegistryController {
       next = updateSnapshot(prev, changes, opts);
     } else next = buildSnapshot([...this.#objects.values()], opts, prev);
     const diff = diffSnapshots(prev, next);
+    if (reasons.immediate && prev && diff.scope !== 'eds' && diff.scope !== 'none') {
+      // Not endpoints-only after all (labels, a new workload): debounced like any config change.
+      this.#debouncer.push({ ...reasons, immediate: false });
+      return;
+    }
     if (prev && diff.scope === 'none') return;
     this.#count = n;
     this.#snapshot = next;

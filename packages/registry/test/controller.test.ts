@@ -2,6 +2,7 @@
 // endpoint-only classification, no snapshot for no change, resuming and relisting after watch
 // failures; then the same over the real file store.
 import { test } from 'node:test';
+import { setImmediate } from 'node:timers';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,7 +27,10 @@ interface Emitted {
   readonly reasons: ChangeReasons;
 }
 
-async function setup(objects: KubeObject[] = []) {
+async function setup(
+  objects: KubeObject[] = [],
+  debounce?: { quietMs?: number; maxMs?: number; eds?: boolean },
+) {
   const store = new FakeStore();
   for (const o of objects) await store.create(o);
   const timers = new ManualTimers();
@@ -39,6 +43,7 @@ async function setup(objects: KubeObject[] = []) {
       emitted.push({ snapshot, diff, reasons: info.reasons });
     },
     onError: (e) => errors.push(e),
+    ...(debounce ? { debounce } : {}),
   });
   await controller.start();
   return { store, timers, emitted, errors, controller };
@@ -144,6 +149,83 @@ test('controller: each snapshot is derived from the last one and equals a fresh 
     assert.equal(s, first.service(s.hostname, s.namespace));
     assert.equal(second.endpoints(s), first.endpoints(s));
   }
+  await controller.close();
+});
+
+/** Lets setImmediate callbacks (the controller's immediate flush) and the flush itself run. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+test('controller: with EDS debounce off, endpoint-only changes are emitted at once', async () => {
+  const { store, emitted, controller, timers } = await setup(bookinfo(), { eds: false });
+  const ref = { group: '', kind: 'Pod', namespace: 'default', name: 'reviews-v2-0' };
+  const current = (await store.get(ref))!;
+  await store.update({
+    ...current,
+    status: { ...(current.status as object), conditions: [{ type: 'Ready', status: 'False' }] },
+  });
+  await settle();
+  await nextTurn();
+  await controller.whenIdle();
+  assert.equal(emitted.length, 2, 'no quiet window');
+  assert.equal(timers.now(), 0);
+  assert.equal(emitted[1]!.diff.scope, 'eds');
+  assert.equal(emitted[1]!.reasons.immediate, true);
+
+  // Deleting the only ratings pod changes the service's identities: not endpoints-only, so it
+  // waits for the debounce like a config change.
+  await store.delete({ group: '', kind: 'Pod', namespace: 'default', name: 'ratings-v1-0' });
+  await settle();
+  await nextTurn();
+  await settle();
+  assert.equal(emitted.length, 2, 'a full change is debounced');
+  timers.advance(100);
+  await controller.whenIdle();
+  assert.equal(emitted.length, 3);
+  assert.equal(emitted[2]!.diff.scope, 'full');
+  assert.equal(emitted[2]!.reasons.immediate, false);
+  await controller.close();
+});
+
+test('controller: with EDS debounce off, endpoint changes join config changes already waiting', async () => {
+  const { store, emitted, controller, timers } = await setup(bookinfo(), { eds: false });
+  await store.create(
+    istio('VirtualService', 'default', 'reviews', {
+      hosts: ['reviews'],
+      http: [{ route: [{ destination: { host: 'reviews' } }] }],
+    }),
+  );
+  const ref = { group: '', kind: 'Pod', namespace: 'default', name: 'reviews-v2-0' };
+  const current = (await store.get(ref))!;
+  await store.update({
+    ...current,
+    status: { ...(current.status as object), conditions: [{ type: 'Ready', status: 'False' }] },
+  });
+  await settle();
+  await nextTurn();
+  assert.equal(emitted.length, 1, 'the pod change waits with the VirtualService');
+  timers.advance(100);
+  await controller.whenIdle();
+  assert.equal(emitted.length, 2);
+  assert.equal(emitted[1]!.reasons.keys.size, 2);
+  assert.equal(emitted[1]!.diff.scope, 'full');
+  await controller.close();
+});
+
+test('controller: by default (EDS debounce on), endpoint changes wait for the quiet window', async () => {
+  const { store, emitted, controller, timers } = await setup(bookinfo());
+  const ref = { group: '', kind: 'Pod', namespace: 'default', name: 'reviews-v2-0' };
+  const current = (await store.get(ref))!;
+  await store.update({
+    ...current,
+    status: { ...(current.status as object), conditions: [{ type: 'Ready', status: 'False' }] },
+  });
+  await settle();
+  await nextTurn();
+  assert.equal(emitted.length, 1);
+  timers.advance(100);
+  await controller.whenIdle();
+  assert.equal(emitted.length, 2);
+  assert.equal(emitted[1]!.diff.scope, 'eds');
   await controller.close();
 });
 

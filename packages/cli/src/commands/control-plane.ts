@@ -52,6 +52,12 @@ export const controlPlaneCommand: Command = {
       value: 'MS',
       help: 'push at the latest this long after a change (default 10000)',
     },
+    {
+      name: 'eds-debounce',
+      type: 'string',
+      value: 'true|false',
+      help: "whether endpoint-only changes wait for the debounce too (default true; Istio's PILOT_ENABLE_EDS_DEBOUNCE)",
+    },
   ],
   examples: [
     'trellis control-plane',
@@ -71,6 +77,10 @@ export const controlPlaneCommand: Command = {
       throw new UsageError('--monitoring-address must be HOST:PORT');
     const quietMs = intFlag(flagString(args, 'debounce-quiet'), 'debounce-quiet', 0, 60_000);
     const maxMs = intFlag(flagString(args, 'debounce-max'), 'debounce-max', 0, 600_000);
+    const edsFlag = flagString(args, 'eds-debounce') ?? io.env.PILOT_ENABLE_EDS_DEBOUNCE;
+    if (edsFlag !== undefined && edsFlag !== 'true' && edsFlag !== 'false')
+      throw new UsageError(`--eds-debounce must be true or false, not '${edsFlag}'`);
+    const eds = edsFlag === undefined ? undefined : edsFlag === 'true';
     const store = await openStore();
     let cp: ControlPlane;
     try {
@@ -79,11 +89,12 @@ export const controlPlaneCommand: Command = {
         xdsAddress: flagString(args, 'xds-address') ?? '127.0.0.1:15010',
         monitoringHost: monitoring.slice(0, colon),
         monitoringPort,
-        ...(quietMs !== undefined || maxMs !== undefined
+        ...(quietMs !== undefined || maxMs !== undefined || eds !== undefined
           ? {
               debounce: {
                 ...(quietMs !== undefined ? { quietMs } : {}),
                 ...(maxMs !== undefined ? { maxMs } : {}),
+                ...(eds !== undefined ? { eds } : {}),
               },
             }
           : {}),
