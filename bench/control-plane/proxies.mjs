@@ -22,9 +22,11 @@
 // (fewer sockets, less realistic).
 //
 // Messages (parent → this process), each answered with { type: 'reply', id, ... }:
-//   { type: 'start', id, xds, xdsMode, size, proxies, streamsPerChannel, keepResources }
+//   { type: 'start', id, xds, xdsMode, size, proxies, streamsPerChannel, keepResources, client }
+//                                        (client: 'lite' — grpc-lite.mjs — or 'grpc-js')
 //   { type: 'waitSynced', id, timeoutMs }
-//   { type: 'arm', id }                      baseline: the versions every proxy holds now
+//   { type: 'arm', id, gc }                  baseline: the versions every proxy holds now
+//                                        (gc: collect garbage first)
 //   { type: 'await', id, arm, types, timeoutMs, settleMs }  every proxy has a new version
 //                                        of each of types; then wait for settleMs of quiet
 //   { type: 'check', id, proxy, typeUrl, needles: [hex...] }
@@ -41,6 +43,7 @@ import {
   encodeDeltaDiscoveryRequest,
   encodeDiscoveryRequest,
 } from '@trellis/envoy';
+import { LiteChannel } from './grpc-lite.mjs';
 import { proxyNode } from './model.mjs';
 import {
   clusterEdsName,
@@ -77,6 +80,16 @@ const AdsClient = grpc.makeGenericClientConstructor(
   },
   'AggregatedDiscoveryService',
 );
+
+/** The same ADS client over grpc-lite.mjs (the default; `client: 'grpc-js'` for the other). */
+class LiteAdsClient extends LiteChannel {
+  DeltaAggregatedResources() {
+    return this.open('DeltaAggregatedResources', decodeDeltaResponse);
+  }
+  StreamAggregatedResources() {
+    return this.open('StreamAggregatedResources', decodeResponse);
+  }
+}
 
 // Interned names and shared encoded name lists: 500 proxies mostly hold the same 3,000 names.
 const interned = new Map();
@@ -414,12 +427,21 @@ async function handle(msg) {
       };
       for (let p = 0; p < msg.proxies; p++) {
         if (p % perChannel === 0)
-          clients.push(new AdsClient(msg.xds, grpc.credentials.createInsecure(), options));
+          clients.push(
+            msg.client === 'grpc-js'
+              ? new AdsClient(msg.xds, grpc.credentials.createInsecure(), options)
+              : new LiteAdsClient(msg.xds),
+          );
         const client = clients[clients.length - 1];
         const keep = p < (msg.keepResources ?? 1);
         proxies.push(new SimProxy(p, proxyNode(msg.size, p), client, keep, delta));
       }
-      return { channels: clients.length, startedAt: now(), xdsMode: delta ? 'delta' : 'sotw' };
+      return {
+        channels: clients.length,
+        startedAt: now(),
+        xdsMode: delta ? 'delta' : 'sotw',
+        client: msg.client === 'grpc-js' ? 'grpc-js' : 'lite',
+      };
     }
     case 'waitSynced': {
       const ok = await waitFor(
@@ -451,6 +473,10 @@ async function handle(msg) {
       };
     }
     case 'arm': {
+      // Collect this process's garbage before the change, not during it (run.mjs --proxies-gc):
+      // 500 simulated proxies share one heap here, so one of its major collections would stall
+      // them all at once, which no real mesh of separate proxies does.
+      if (msg.gc && typeof globalThis.gc === 'function') globalThis.gc();
       const arm = new Arm(proxies);
       arms.set(msg.id, arm);
       return { at: arm.at };

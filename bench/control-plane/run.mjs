@@ -73,6 +73,7 @@ function options() {
       warmup: { type: 'string', default: '1' },
       'debounce-quiet': { type: 'string', default: '100,10' },
       'debounce-max': { type: 'string', default: '10000' },
+      'eds-debounce': { type: 'string', default: 'true' },
       'streams-per-channel': { type: 'string', default: '1' },
       'gap-ms': { type: 'string' },
       'settle-ms': { type: 'string' },
@@ -83,6 +84,8 @@ function options() {
       fresh: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
       'cpu-prof-proxies': { type: 'string' },
+      'proxies-gc': { type: 'string', default: 'on' },
+      'proxies-client': { type: 'string', default: 'lite' },
       'heap-snapshot': { type: 'boolean', default: false },
       out: { type: 'string' },
       keep: { type: 'boolean', default: false },
@@ -93,9 +96,11 @@ function options() {
     console.log(
       'usage: node bench/control-plane/run.mjs [--quick] [--xds sotw|delta] [--services N]\n' +
         '  [--endpoints E] [--namespaces 10] [--proxies P] [--changes K] [--full-pushes F]\n' +
-        '  [--vs-changes K] [--warmup 1] [--debounce-quiet 100,10] [--debounce-max 10000] [--streams-per-channel 1]\n' +
+        '  [--vs-changes K] [--warmup 1] [--debounce-quiet 100,10] [--debounce-max 10000] [--eds-debounce true|false]\n' +
+        '  [--streams-per-channel 1]\n' +
         '  [--gap-ms 200] [--settle-ms 300] [--time-limit 600] [--change-timeout 300]\n' +
         '  [--state-dir DIR] [--cache DIR] [--fresh] [--cpu-prof] [--cpu-prof-proxies DIR] [--heap-snapshot]\n' +
+        '  [--proxies-gc on|off] [--proxies-client lite|grpc-js]\n' +
         '  [--out FILE.json] [--keep]\n' +
         'Defaults: 1000 services × 10 endpoints, 500 proxies, 20 changes, 3 full pushes\n' +
         '(--quick: 50 × 3, 20 proxies, 5 changes, 2 full pushes). See bench/README.md.',
@@ -103,6 +108,12 @@ function options() {
     process.exit(0);
   }
   const pick = (name, full) => Number(values[name] ?? (values.quick ? QUICK[name] : full));
+  if (values['eds-debounce'] !== 'true' && values['eds-debounce'] !== 'false')
+    throw new Error('--eds-debounce must be true or false');
+  if (values['proxies-client'] !== 'lite' && values['proxies-client'] !== 'grpc-js')
+    throw new Error('--proxies-client must be lite or grpc-js');
+  if (values['proxies-gc'] !== 'on' && values['proxies-gc'] !== 'off')
+    throw new Error('--proxies-gc must be on or off');
   if (values.xds !== 'sotw' && values.xds !== 'delta')
     throw new Error('--xds must be sotw (state of the world) or delta (incremental)');
   const o = {
@@ -117,6 +128,7 @@ function options() {
     warmup: Number(values.warmup),
     quiets: values['debounce-quiet'].split(',').map(Number),
     debounceMax: Number(values['debounce-max']),
+    edsDebounce: values['eds-debounce'],
     streamsPerChannel: Number(values['streams-per-channel']),
     gapMs: pick('gap-ms', 200),
     settleMs: pick('settle-ms', 300),
@@ -127,6 +139,8 @@ function options() {
     fresh: values.fresh,
     cpuProf: values['cpu-prof'],
     cpuProfProxies: values['cpu-prof-proxies'],
+    proxiesGc: values['proxies-gc'] !== 'off',
+    proxiesClient: values['proxies-client'],
     heapSnapshot: values['heap-snapshot'],
     out: values.out,
     keep: values.keep,
@@ -216,10 +230,12 @@ function counters(m) {
 // The control plane and the proxies as child processes
 
 class ControlPlaneProcess {
-  static async start(dir, quietMs, maxMs, profDir, heapDir, deadline) {
+  static async start(dir, quietMs, maxMs, edsDebounce, profDir, heapDir, deadline) {
     const args = [
       ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
       ...(heapDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapDir}`] : []),
+      // BENCH_CP_NODE_ARGS: extra node flags for the control plane (its stdout is echoed then).
+      ...(process.env.BENCH_CP_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       TRELLIS,
       'control-plane',
       '--xds-address',
@@ -230,6 +246,8 @@ class ControlPlaneProcess {
       String(quietMs),
       '--debounce-max',
       String(maxMs),
+      '--eds-debounce',
+      edsDebounce,
     ];
     const cp = new ControlPlaneProcess();
     cp.args = args;
@@ -256,6 +274,7 @@ class ControlPlaneProcess {
       );
       cp.child.stdout.setEncoding('utf8');
       cp.child.stdout.on('data', (d) => {
+        if (process.env.BENCH_CP_NODE_ARGS) process.stderr.write(d);
         out += d;
         const m = /xDS on (\S+):(\d+), monitoring on http:\/\/(\S+):(\d+)/.exec(out);
         if (m) {
@@ -338,7 +357,12 @@ class ProxiesProcess {
   constructor(profDir) {
     this.child = fork(join(HERE, 'proxies.mjs'), [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+      // BENCH_PROXIES_NODE_ARGS: extra node flags for this process (e.g. --trace-gc).
+      execArgv: [
+        ...(process.env.BENCH_PROXIES_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+        ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+        '--expose-gc',
+      ],
     });
     this.pid = this.child.pid;
     this.seq = 0;
@@ -467,7 +491,7 @@ class Changer {
 async function measureChange(ctx, kind, make, keyType, required) {
   const { cp, proxies, opts } = ctx;
   const before = await scrape(cp.monitoringPort);
-  const arm = await proxies.ask({ type: 'arm' });
+  const arm = await proxies.ask({ type: 'arm', gc: opts.proxiesGc });
   const cpu0 = await cpuMs(cp.pid);
   const pcpu0 = await cpuMs(proxies.pid);
   const load0 = await loadAverage();
@@ -552,6 +576,7 @@ async function runConfiguration(opts, size, template, quietMs, deadline, results
   const conf = {
     debounceQuietMs: quietMs,
     debounceMaxMs: opts.debounceMax,
+    edsDebounce: opts.edsDebounce === 'true',
     stage: 'starting',
     phases: {},
   };
@@ -567,11 +592,14 @@ async function runConfiguration(opts, size, template, quietMs, deadline, results
   let proxies;
   let store;
   try {
-    log(`configuration: debounce quiet ${quietMs} ms, max ${opts.debounceMax} ms; state ${dir}`);
+    log(
+      `configuration: debounce quiet ${quietMs} ms, max ${opts.debounceMax} ms, EDS debounce ${opts.edsDebounce}; state ${dir}`,
+    );
     cpProc = await ControlPlaneProcess.start(
       dir,
       quietMs,
       opts.debounceMax,
+      opts.edsDebounce,
       profDir,
       heapDir,
       deadline,
@@ -595,10 +623,12 @@ async function runConfiguration(opts, size, template, quietMs, deadline, results
       proxies: opts.proxies,
       streamsPerChannel: opts.streamsPerChannel,
       keepResources: 1,
+      client: opts.proxiesClient,
     });
     conf.channels = started.channels;
+    conf.proxiesClient = started.client;
     log(
-      `${opts.proxies} proxies connecting over ${started.channels} channels (${started.xdsMode} xDS)`,
+      `${opts.proxies} proxies connecting over ${started.channels} channels (${started.xdsMode} xDS, ${started.client} gRPC client)`,
     );
     // Report progress while the initial sync runs, so a slow run shows how far it got.
     const syncPromise = proxies.ask({
@@ -793,6 +823,7 @@ function table(results) {
     lines.push('');
     lines.push(
       `debounce quiet ${c.debounceQuietMs} ms / max ${c.debounceMaxMs} ms` +
+        (c.edsDebounce === false ? ', endpoint changes not debounced' : '') +
         (c.error ? `  — stopped at ${c.stage}: ${c.error}` : '') +
         (c.cutByTimeLimit ? `  — time limit: ${c.cutByTimeLimit}` : ''),
     );
