@@ -510,6 +510,7 @@ async function measureChange(ctx, kind, make, keyType, required) {
   const cpu1 = await cpuMs(cp.pid);
   const pcpu1 = await cpuMs(proxies.pid);
   const after = await scrape(cp.monitoringPort);
+  const mem = await memory(cp.pid);
   const key = r.byType[keyType] ?? {};
   const rel = (t) => (t === undefined || t === null ? undefined : t - t0);
   const lastPush = after.get('pilot_last_push_timestamp_seconds');
@@ -543,6 +544,14 @@ async function measureChange(ctx, kind, make, keyType, required) {
     cpMeanConvergenceMs: convCount > 0 ? round((convSum / convCount) * 1000) : null,
     cpuMs: round(cpu1 - cpu0, 0),
     proxiesCpuMs: round(pcpu1 - pcpu0, 0),
+    // The control plane's memory once the change settled: RSS, peak RSS so far, V8 heap, Buffers.
+    memoryAfter: {
+      rss: mem.rss,
+      hwm: mem.hwm,
+      heapUsed: after.get('nodejs_heap_size_used_bytes'),
+      heapTotal: after.get('nodejs_heap_size_total_bytes'),
+      external: after.get('nodejs_external_memory_bytes'),
+    },
     loadAverage1m: load0,
     versions: key.versions,
     proxiesReached: Object.fromEntries(Object.entries(r.byType).map(([t, x]) => [t, x.proxies])),
@@ -751,7 +760,8 @@ async function runConfiguration(opts, size, template, quietMs, deadline, results
           `  ${name} ${n < opts.warmup ? 'warm-up' : n - opts.warmup + 1}: ${s.target}: ` +
             `${keyType} at all proxies ${fmtMs(s.lastRecvMs)} (first ${fmtMs(s.firstRecvMs)}, ` +
             `push start ${fmtMs(s.pushStartMs)}), all ACKed ${fmtMs(s.allTypesLastAckMs)}, ` +
-            `CP CPU ${fmtMs(s.cpuMs)}, proxies CPU ${fmtMs(s.proxiesCpuMs)}, load ${s.loadAverage1m}` +
+            `CP CPU ${fmtMs(s.cpuMs)}, proxies CPU ${fmtMs(s.proxiesCpuMs)}, load ${s.loadAverage1m}, ` +
+            `CP RSS ${fmtMB(s.memoryAfter.rss)} (peak ${fmtMB(s.memoryAfter.hwm)}, heap ${fmtMB(s.memoryAfter.heapUsed)})` +
             `${s.verified === false ? ', NOT VERIFIED' : ''}` +
             `${s.complete ? '' : `, INCOMPLETE (${s.missing} missing)`}`,
         );
