@@ -331,9 +331,10 @@ export async function startMesh(dir: string): Promise<Mesh> {
       spec: {
         host: 'echo',
         // Istio's auto mTLS would have every client speak TLS to these `tlsMode: istio`
-        // endpoints (their pods run a sidecar). Trellis's proxy has no certificates yet (no
-        // SDS / CA: it answers 503 UF `upstream_tls_not_implemented`), so the mesh runs in
-        // plaintext, as an Istio user opts out of mTLS for a host: tls.mode DISABLE.
+        // endpoints (their pods run a sidecar). Trellis has no CA yet to issue the workload
+        // certificates (SDS `default` / `ROOTCA`: a connection needing them fails with 503 UF),
+        // so the mesh runs in plaintext, as an Istio user opts out of mTLS for a host:
+        // tls.mode DISABLE.
         trafficPolicy: { tls: { mode: 'DISABLE' } },
         subsets: [
           { name: 'v1', labels: { version: 'v1' } },

@@ -7,3 +7,4 @@ export * as admin from './admin/index.js';
 export * as listener from './listener/index.js';
 export * as upstream from './upstream/index.js';
 export * as http from './http/index.js';
+export * as tls from './tls/index.js';

@@ -29,6 +29,7 @@ import {
 } from './observability/index.js';
 import type { StreamInfo } from './stream-info.js';
 import { ClusterManager } from './upstream/cluster-manager.js';
+import { certificatesDump, createDownstreamTlsFactory, SecretManager } from './tls/index.js';
 import {
   AdsClient,
   EMPTY_CONFIG,
@@ -81,6 +82,8 @@ export class TrellisProxy {
   readonly accessLogs = new AccessLogManager();
   readonly metrics: IstioMetrics;
   readonly peers: PeerMetadataExchange;
+  /** SDS secrets and the agent-resolved certificate files. */
+  readonly secrets: SecretManager;
   #config: ProxyConfig = EMPTY_CONFIG;
   #state: ServerState = 'PRE_INITIALIZING';
   #applying: Promise<void> = Promise.resolve();
@@ -102,7 +105,8 @@ export class TrellisProxy {
       clusterMetadata: (name) => this.#config.clusters.get(name)?.metadata?.filterMetadata,
     });
     this.peers = new PeerMetadataExchange(b.node.id ?? '', local);
-    this.clusters = new ClusterManager({ stats: this.stats });
+    this.secrets = new SecretManager({ stats: this.stats });
+    this.clusters = new ClusterManager({ stats: this.stats, secrets: this.secrets });
     if (options.accessLogFile) {
       const r = this.accessLogs.create({
         ...TEXT_DEFAULT,
@@ -123,6 +127,7 @@ export class TrellisProxy {
         onConnectionComplete: (info, ctx) => this.#tcpComplete(info, ctx),
       },
       httpConnectionManager: (config, chain, listener) => this.#hcm(config, chain, listener),
+      transportSocket: createDownstreamTlsFactory({ secrets: this.secrets, stats: this.stats }),
     });
     this.listeners = new ListenerManager({
       networkFilters,
@@ -157,7 +162,13 @@ export class TrellisProxy {
               : undefined;
           },
           lastUpdated: (kind) => this.ads.status().types[kind].lastUpdateAt,
+          secret: (name) => this.secrets.active().get(name),
+          warmingSecrets: () => {
+            const sub = this.ads.status().types.secrets.subscribed;
+            return sub === '*' ? [] : sub.filter((n) => !this.secrets.active().has(n));
+          },
         },
+        certs: () => certificatesDump(this.secrets),
         bootstrap: () => ({ node: b.node }),
         shutdown: () => this.close(),
         drainListeners: (o) => this.listeners.drain(options.drainTimeMs ?? 5_000, o),
@@ -214,14 +225,19 @@ export class TrellisProxy {
       if (this.#closed) return;
       this.#config = config;
       try {
+        // Secrets first: the listeners and clusters applied next resolve them per connection.
+        if (changed.includes('secrets'))
+          this.secrets.update(config.secrets ?? new Map(), config.versions.secrets ?? '');
         if (changed.includes('clusters') || changed.includes('endpoints')) {
           const c = await this.clusters.update(config);
           for (const e of c.errors)
             this.#log('warn', 'cluster rejected', { cluster: e.name, error: e.message });
         }
-        const r = await this.listeners.update(config);
-        for (const e of r.errors)
-          this.#log('warn', 'listener rejected', { listener: e.name, error: e.message });
+        if (changed.some((c) => c !== 'secrets')) {
+          const r = await this.listeners.update(config);
+          for (const e of r.errors)
+            this.#log('warn', 'listener rejected', { listener: e.name, error: e.message });
+        }
       } catch (e) {
         this.#log('error', 'applying configuration failed', { error: String(e) });
       }
@@ -270,6 +286,8 @@ export class TrellisProxy {
         downstreamRemoteAddress: `${conn.remote.address}:${conn.remote.port}`,
         downstreamLocalAddress: `${conn.local.address}:${conn.local.port}`,
         requestedServerName: conn.requestedServerName,
+        // The TLS peer's and our identities (io.istio.peer_principal / local_principal).
+        ...(conn.streamInfo.metadata.size > 0 ? { metadata: conn.streamInfo.metadata } : {}),
       });
     };
   }

@@ -80,6 +80,8 @@ export interface StreamInfo {
   upstreamHost?: string;
   upstreamLocalAddress?: string;
   upstreamTransportFailureReason?: string;
+  /** Why the downstream TLS handshake failed (`%DOWNSTREAM_TRANSPORT_FAILURE_REASON%`). */
+  downstreamTransportFailureReason?: string;
   /** Time from the request's start to the upstream response headers (x-envoy-upstream-service-time). */
   upstreamServiceTimeMs?: number;
   /** Attempts made upstream (1 without retries). */

@@ -230,6 +230,7 @@ test('SotW: subscriptions, ACKs with version and nonce, Envoy warming order', as
     routes: 'r1',
     clusters: 'c1',
     endpoints: 'e1',
+    secrets: '',
   });
   assert.ok(Object.isFrozen(cfg) && Object.isFrozen(cfg.listeners.get('0.0.0.0_9080')));
   for (const x of seen) assertWarm(x);
@@ -318,11 +319,12 @@ test('SotW: a rejected update is NACKed with a precise message and the last good
     `resources[0]: has type "${LDS}" in a response of type "${CDS}"`,
   );
 
-  // A type the client never subscribed to.
-  s.send({ typeUrl: TYPE_URL.Secret, versionInfo: 's1', nonce: 'n7', resources: [] });
-  const sds = await s.take((r) => r.responseNonce === 'n7', 'SDS NACK');
-  assert.equal(sds.typeUrl, TYPE_URL.Secret);
-  assert.match(sds.errorDetail?.message ?? '', /was not subscribed to/);
+  // A type the client never subscribed to (the proxy consumes LDS, RDS, CDS, EDS and SDS).
+  const RUNTIME = 'type.googleapis.com/envoy.service.runtime.v3.Runtime';
+  s.send({ typeUrl: RUNTIME, versionInfo: 's1', nonce: 'n7', resources: [] });
+  const rtds = await s.take((r) => r.responseNonce === 'n7', 'RTDS NACK');
+  assert.equal(rtds.typeUrl, RUNTIME);
+  assert.match(rtds.errorDetail?.message ?? '', /was not subscribed to/);
 
   // Duplicate listener addresses.
   s.send(

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export * from './echo-server.js';
+export * from './pki.js';
 
 /** Runs `fn` with a fresh temporary directory, removed afterwards. */
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {

@@ -82,6 +82,8 @@ export interface AdminProviders {
   reopenLogs?(): void | Promise<void>;
   /** `/healthz/ready` on the health listener; default: `state() === 'LIVE'`. */
   healthReady?(): boolean;
+  /** `/certs`: Envoy's Certificates view of the TLS material in use. */
+  certs?(): Readonly<Record<string, unknown>>;
 }
 
 export interface AdminServerOptions {
@@ -286,6 +288,12 @@ export class AdminServer {
         help: 'print out list of admin commands',
         post: false,
         run: () => text(this.helpText()),
+      },
+      {
+        path: '/certs',
+        help: 'print certs on machine',
+        post: false,
+        run: () => json(p.certs?.() ?? { certificates: [] }),
       },
       {
         path: '/clusters',

@@ -1,8 +1,9 @@
 // The admin `/config_dump`: Envoy's envoy.admin.v3.ConfigDump built from the proxy's current
 // configuration. The wrappers use Envoy's snake_case field names (`dynamic_active_clusters`,
 // `version_info`, `last_updated`); the resources inside keep the proto3 JSON form the proxy
-// received them in (`{"@type": ..., ...}`), which every proto JSON parser accepts.
-import { TYPE_URL } from '@trellis/envoy';
+// received them in (`{"@type": ..., ...}`), which every proto JSON parser accepts. Secrets
+// (SecretsConfigDump) have their private keys shown as `[redacted]`, as Envoy does.
+import { TYPE_URL, type DataSource, type Secret, type TlsCertificate } from '@trellis/envoy';
 import type { ProxyConfig } from '../xds/config.js';
 
 const ADMIN = 'type.googleapis.com/envoy.admin.v3.';
@@ -29,6 +30,10 @@ export interface XdsStatusProvider {
   errorState?(kind: XdsKind, name: string): UpdateFailure | undefined;
   /** Listeners received but still warming (Envoy's `warming_state`), by name. */
   warmingListeners?(): ReadonlyMap<string, Readonly<Record<string, unknown>>>;
+  /** The version and update time of an SDS secret in force. */
+  secret?(name: string): { readonly versionInfo: string; readonly lastUpdated: number } | undefined;
+  /** Secrets subscribed to but not received (Envoy's `dynamic_warming_secrets`). */
+  warmingSecrets?(): readonly string[];
 }
 
 export interface ConfigDumpOptions {
@@ -142,6 +147,30 @@ export function buildConfigDump(
     })),
   });
 
+  const secrets = config.secrets;
+  if (secrets !== undefined) {
+    const warmingSecrets = (status.warmingSecrets?.() ?? []).filter((n) => !re || re.test(n));
+    configs.push({
+      '@type': `${ADMIN}SecretsConfigDump`,
+      dynamic_active_secrets: byName(secrets, re).map(([name, secret]) => {
+        const info = status.secret?.(name);
+        return {
+          name,
+          version_info: info?.versionInfo ?? config.versions.secrets ?? '',
+          last_updated: iso(info?.lastUpdated ?? now),
+          secret: { '@type': TYPE_URL.Secret, ...redactSecret(secret) },
+        };
+      }),
+      ...(warmingSecrets.length > 0
+        ? {
+            dynamic_warming_secrets: [...warmingSecrets]
+              .sort()
+              .map((name) => ({ name, last_updated: iso(now) })),
+          }
+        : {}),
+    });
+  }
+
   if (options.includeEds)
     configs.push({
       '@type': `${ADMIN}EndpointsConfigDump`,
@@ -155,6 +184,28 @@ export function buildConfigDump(
   return { configs };
 }
 
+const REDACTED = '[redacted]';
+
+/** A DataSource with its inline secret replaced by `[redacted]` (a file name stays). */
+function redactSource(ds: DataSource | undefined): DataSource | undefined {
+  if (!ds) return ds;
+  if (ds.inlineBytes !== undefined || ds.inlineString !== undefined)
+    return { inlineString: REDACTED };
+  return ds;
+}
+
+/** A secret as Envoy dumps it: private keys and passwords `[redacted]`. */
+export function redactSecret(s: Secret): Secret {
+  const c = s.tlsCertificate;
+  if (!c) return s;
+  const out: TlsCertificate = { ...c };
+  const key = redactSource(c.privateKey);
+  if (key) out.privateKey = key;
+  const password = redactSource(c.password);
+  if (password) out.password = password;
+  return { ...s, tlsCertificate: out };
+}
+
 /** The `resource` values Envoy accepts, and the dump type each comes from. */
 const RESOURCE_FIELDS: Readonly<Record<string, string>> = {
   dynamic_active_clusters: 'ClustersConfigDump',
@@ -166,6 +217,8 @@ const RESOURCE_FIELDS: Readonly<Record<string, string>> = {
   static_route_configs: 'RoutesConfigDump',
   dynamic_endpoint_configs: 'EndpointsConfigDump',
   static_endpoint_configs: 'EndpointsConfigDump',
+  dynamic_active_secrets: 'SecretsConfigDump',
+  dynamic_warming_secrets: 'SecretsConfigDump',
 };
 
 /** The message type of one element of a `resource` field (for its `@type`). */
@@ -179,6 +232,8 @@ const ELEMENT_TYPES: Readonly<Record<string, string>> = {
   static_route_configs: 'RoutesConfigDump.StaticRouteConfig',
   dynamic_endpoint_configs: 'EndpointsConfigDump.DynamicEndpointConfig',
   static_endpoint_configs: 'EndpointsConfigDump.StaticEndpointConfig',
+  dynamic_active_secrets: 'SecretsConfigDump.DynamicSecret',
+  dynamic_warming_secrets: 'SecretsConfigDump.DynamicSecret',
 };
 
 /**

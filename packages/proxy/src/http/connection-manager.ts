@@ -299,10 +299,13 @@ export class HttpConnectionManagerImpl {
       /* reported by the codec */
     });
     const codec = this.cfg.codecType ?? 'AUTO';
+    const alpn = tls ? (socket as TLSSocket).alpnProtocol : undefined;
     if (codec === 'HTTP2') this.serve(state, 'h2', true);
     else if (codec === 'HTTP1') this.serve(state, 'h1', true);
-    else if (tls)
-      this.serve(state, (socket as TLSSocket).alpnProtocol === 'h2' ? 'h2' : 'h1', true);
+    // Envoy's AUTO: the protocol ALPN negotiated (`h2` or anything else: HTTP/1), else (no
+    // ALPN, plaintext or TLS) the bytes: HTTP/2's connection preface or HTTP/1.
+    else if (typeof alpn === 'string' && alpn !== '')
+      this.serve(state, alpn === 'h2' ? 'h2' : 'h1', true);
     else this.sniff(state);
   }
 
@@ -346,6 +349,11 @@ export class HttpConnectionManagerImpl {
     this.stats.downstream_cx_http2_total.inc();
     this.stats.downstream_cx_http2_active.inc();
     socket.once('close', () => this.stats.downstream_cx_http2_active.dec());
+    // node:http2 hands a TLS socket without ALPN `h2` to HTTP/1 ('unknownProtocol'); HTTP/2
+    // was chosen here (codec HTTP2, or the preface without ALPN), so say so.
+    const t = socket as TLSSocket;
+    if (state.tls && t.alpnProtocol !== 'h2')
+      Object.defineProperty(t, 'alpnProtocol', { value: 'h2', configurable: true, writable: true });
     this.pendingH2 = state;
     this.h2Server().emit('connection', socket);
     this.pendingH2 = undefined;

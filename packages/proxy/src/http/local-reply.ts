@@ -22,7 +22,6 @@ export const DETAILS = {
   requestOverallTimeout: 'request_overall_timeout',
   requestHeadersTimeout: 'request_header_timeout',
   invalidPath: 'invalid_path',
-  upstreamTlsNotImplemented: 'upstream_tls_not_implemented',
   nonForwardingRoute: 'non_forwarding_route',
   invalidTransferEncoding: 'http1.invalid_transfer_encoding',
   tooManyHeaders: 'http1.too_many_headers',

@@ -90,7 +90,8 @@ export function sendShadow(
     if (!c) return done('cluster_not_found');
     const host = c.choose(o.lbContext);
     if (!host) return done('no_healthy_upstream');
-    if (c.transportSocketFor(host) !== 'raw_buffer') return done('transport_not_supported');
+    const transport = c.transportSocketFor(host);
+    if (transport !== 'raw_buffer' && transport !== 'tls') return done('transport_not_supported');
     const pool = c.httpPool(host, c.httpProtocol(req.protocol));
     const authority = policy.disableShadowHostSuffixAppend
       ? req.authority

@@ -409,19 +409,12 @@ export class ActiveStream {
     this.host = host;
     this.info.upstreamHost = host.id;
     const transport = cluster.transportSocketFor(host);
-    if (transport !== 'raw_buffer') {
-      const reason =
-        transport === 'tls'
-          ? DETAILS.upstreamTlsNotImplemented
-          : `unsupported_transport_socket{${transport.unsupported}}`;
+    if (transport !== 'raw_buffer' && transport !== 'tls') {
+      const reason = `unsupported_transport_socket{${transport.unsupported}}`;
       this.info.upstreamTransportFailureReason = reason;
       this.localReply(
         503,
-        `upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: ${
-          transport === 'tls'
-            ? 'TLS to upstream hosts is not implemented'
-            : `transport socket ${transport.unsupported} is not supported`
-        }`,
+        `upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: transport socket ${transport.unsupported} is not supported`,
         reason,
         F.UPSTREAM_CONNECTION_FAILURE,
       );
@@ -855,9 +848,13 @@ export class ActiveStream {
       !this.cfg.suppressEnvoyHeaders,
       this.rewriteGrpcTimeout,
     );
-    if (cluster.transportSocketFor(host) !== 'raw_buffer') {
+    const transport = cluster.transportSocketFor(host);
+    if (transport !== 'raw_buffer' && transport !== 'tls') {
       this.retry?.onHostAttempted(host);
-      this.onUpstreamReset('transport_not_implemented', DETAILS.upstreamTlsNotImplemented);
+      this.onUpstreamReset(
+        'transport_not_implemented',
+        `unsupported_transport_socket{${transport.unsupported}}`,
+      );
       return;
     }
     this.startAttempt(cluster, host);

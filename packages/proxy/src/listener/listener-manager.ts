@@ -101,6 +101,8 @@ export interface DrainOptions {
 }
 
 interface ListenerStats {
+  /** `listener.<address>`. */
+  readonly scope: StatsScope;
   readonly cxTotal: Counter;
   readonly cxActive: Gauge;
   readonly cxDestroy: Counter;
@@ -479,6 +481,7 @@ export class ListenerManager {
       .scope('listener')
       .scope(p.config.statPrefix || statAddress(a.address, a.port));
     return {
+      scope: s,
       cxTotal: s.counter('downstream_cx_total'),
       cxActive: s.gauge('downstream_cx_active'),
       cxDestroy: s.counter('downstream_cx_destroy'),
@@ -971,6 +974,7 @@ export class ListenerManager {
       applicationProtocols: state.applicationProtocols,
       streamInfo: info,
       drain,
+      listenerStats: l.stats.scope,
     };
     try {
       entry.handler(socket, connInfo);

@@ -1,9 +1,10 @@
 // The default NetworkFilterFactory: turns a filter chain's network filters into the handler
 // of its connections. The chain must end in a terminal filter it knows: tcp_proxy
 // (implemented here) or http_connection_manager (built by the factory the HTTP side passes
-// in). Any other network filter, or a downstream transport socket other than raw_buffer
-// without a `transportSocket` hook, rejects the listener with a message naming it — the
-// proxy never silently skips configuration.
+// in). A chain's transport socket other than raw_buffer (TLS termination) is built by the
+// `transportSocket` hook (tls/downstream.ts in the proxy). Any other network filter, or a
+// transport socket without a hook, rejects the listener with a message naming it — the proxy
+// never silently skips configuration.
 import type { Socket } from 'node:net';
 import type {
   FilterChain,
@@ -27,14 +28,16 @@ export type HttpConnectionManagerFactory = (
 ) => ConnectionHandler;
 
 /**
- * Builds a chain's downstream transport socket (TLS termination): returns a function that
- * wraps each accepted socket (e.g. in a tls.TLSSocket) before the network filter gets it.
+ * Builds a chain's downstream transport socket (TLS termination) once per listener version:
+ * returns a function that takes each accepted socket, runs the transport's handshake and hands
+ * the resulting socket (a tls.TLSSocket) to `next`, or closes the connection when it fails.
+ * Throws, with a message naming the problem, when the transport socket cannot be built.
  */
 export type DownstreamTransportSocketFactory = (
   transportSocket: TransportSocket,
   filterChain: FilterChain,
   listener: Listener,
-) => (socket: Socket, conn: ConnectionInfo) => Socket;
+) => (socket: Socket, conn: ConnectionInfo, next: (socket: Socket) => void) => void;
 
 export interface NetworkFilterFactoryOptions {
   readonly tcpProxy: TcpProxyDeps;
@@ -103,7 +106,7 @@ export function createNetworkFilterFactory(
         );
       const wrap = opts.transportSocket(ts, chain, listener);
       const inner = handler;
-      handler = (socket, conn) => inner(wrap(socket, conn), conn);
+      handler = (socket, conn) => wrap(socket, conn, (s) => inner(s, conn));
     }
     return handler;
   };

@@ -3,6 +3,7 @@
 // accepted connection, and how the handler of a filter chain is built.
 import type { Socket } from 'node:net';
 import type { FilterChain, Listener } from '@trellis/envoy';
+import type { StatsScope } from '../observability/stats-api.js';
 import type { StreamInfo } from '../stream-info.js';
 
 /** An IP address (no brackets, IPv4-mapped IPv6 unwrapped) and a port. */
@@ -46,6 +47,8 @@ export interface ConnectionInfo {
   /** The connection-level record (protocol `TCP`), filled in by the network filter. */
   readonly streamInfo: StreamInfo;
   readonly drain: DrainSignal;
+  /** The listener's stats scope (`listener.<address>`), for the transport socket's stats. */
+  readonly listenerStats?: StatsScope;
 }
 
 /**

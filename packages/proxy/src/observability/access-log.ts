@@ -251,6 +251,7 @@ const SIMPLE: Readonly<Record<string, Operator>> = {
   UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: (c) => withoutPort(c.info.upstreamLocalAddress),
   UPSTREAM_LOCAL_PORT: (c) => portOf(c.info.upstreamLocalAddress),
   UPSTREAM_TRANSPORT_FAILURE_REASON: (c) => c.info.upstreamTransportFailureReason,
+  DOWNSTREAM_TRANSPORT_FAILURE_REASON: (c) => c.info.downstreamTransportFailureReason,
   DOWNSTREAM_LOCAL_ADDRESS: (c) => c.info.downstreamLocalAddress,
   DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: (c) => withoutPort(c.info.downstreamLocalAddress),
   DOWNSTREAM_LOCAL_PORT: (c) => portOf(c.info.downstreamLocalAddress),

@@ -34,8 +34,8 @@ export type DownstreamHttpProtocol = 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2';
 
 /**
  * Which transport socket a cluster uses toward a host (transport_socket_matches, else
- * transport_socket): `raw_buffer`, `tls` (not implemented yet: connections fail with
- * `upstream_tls_not_implemented`), or the name of another, unsupported one.
+ * transport_socket): `raw_buffer`, `tls` (UpstreamTlsContext, tls/upstream.ts), or the name of
+ * another, unsupported one (connections fail: 503 UF).
  */
 export type TransportSocketKind = 'raw_buffer' | 'tls' | { readonly unsupported: string };
 
@@ -131,7 +131,7 @@ export type UpstreamResetReason =
   | 'remote_refused_stream_reset'
   /** The response could not be parsed (UPE). */
   | 'protocol_error'
-  /** The transport socket is not available (UF): upstream TLS for now. */
+  /** The transport socket is not available (UF): an unsupported transport socket. */
   | 'transport_not_implemented'
   /** A circuit breaker refused the request (max_pending_requests, max_requests) (UO, 503). */
   | 'overflow';

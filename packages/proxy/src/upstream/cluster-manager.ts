@@ -12,6 +12,7 @@ import type { ProxyConfig } from '../xds/config.js';
 import type { ClusterManagerApi } from './api.js';
 import { ClusterImpl, type DnsResolver } from './cluster.js';
 import type { Random } from './lb/index.js';
+import type { SecretManager } from '../tls/secret-manager.js';
 
 export interface ClusterManagerOptions {
   /** Root stats scope (`cluster.<name>.*`, `cluster_manager.*`). */
@@ -22,6 +23,8 @@ export interface ClusterManagerOptions {
   readonly random?: Random;
   /** Clock and timers of outlier detection (default: Node's). */
   readonly timers?: TimerApi;
+  /** Secrets of the clusters' upstream TLS contexts (SDS, files). */
+  readonly secrets?: SecretManager;
 }
 
 /** A cluster, or a load assignment of it, that could not be used (in full). */
@@ -91,6 +94,7 @@ export class ClusterManager implements ClusterManagerApi {
           random: this.options.random,
           timers: this.options.timers,
           outlierDetector: keep?.outlierDetector,
+          secrets: this.options.secrets,
         });
       } catch (e) {
         // Like Envoy rejecting a cluster it cannot build: the version in use (if any) stays.

@@ -44,7 +44,15 @@ import { Http1ConnectionPool, type PoolContext } from './pool-http1.js';
 import { Http2ConnectionPool } from './pool-http2.js';
 import { OutlierDetector, type OutlierSink } from './outlier-detection.js';
 import { ResourceManager } from './resource-manager.js';
-import { transportSocketFor } from './transport-socket.js';
+import {
+  chooseTransportSocket,
+  clusterTransportSockets,
+  type TransportSocketChoice,
+} from './transport-socket.js';
+import { ALPN_H2, ALPN_HTTP11, AlpnAutoPool, SniPool } from './pool-alpn.js';
+import { SecretManager } from '../tls/secret-manager.js';
+import { UpstreamTlsSocketFactory } from '../tls/upstream.js';
+import type { UpstreamTlsContext } from '@trellis/envoy';
 
 /** Envoy's connect_timeout default. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
@@ -93,12 +101,25 @@ export interface ClusterDeps {
    * and ejections carry over (or are lifted when the new version has no outlier_detection).
    */
   readonly outlierDetector?: OutlierDetector | undefined;
+  /** Secrets of upstream TLS contexts (SDS and agent-resolved); default: a private one. */
+  readonly secrets?: SecretManager | undefined;
 }
 
-interface HostPools {
-  http1?: Http1ConnectionPool;
-  http2?: Http2ConnectionPool;
+/** A host's pools, by transport socket key and protocol (`default|http1`, `match:0|http2`). */
+type HostPools = Map<string, HttpConnectionPool>;
+
+/** How one upstream connection is made. */
+interface ConnectionOptions {
+  readonly transport: TransportSocketChoice;
+  /** auto_sni: the SNI of this connection. */
+  readonly sni?: string | undefined;
+  /** ALPN offered when the TLS context sets none. */
+  readonly alpnFallback?: readonly string[] | undefined;
+  /** auto_san_validation: the DNS name the server's certificate must carry. */
+  readonly verifySan?: string | undefined;
 }
+
+let defaultSecrets: SecretManager | undefined;
 
 /** `upstream_bind_config` (in Istio's goldens; not in the TS Cluster type). */
 interface BindConfig {
@@ -131,6 +152,8 @@ export class ClusterImpl implements UpstreamCluster {
   private readonly localAddress: string | undefined;
   private readonly keepAliveMs: number | undefined;
   private readonly dns: DnsResolver;
+  /** The cluster's TLS transport sockets by choice key. */
+  private readonly tls = new Map<string, UpstreamTlsSocketFactory>();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private markInitialized: () => void = () => {};
@@ -155,6 +178,22 @@ export class ClusterImpl implements UpstreamCluster {
     const ka = config.upstreamConnectionOptions?.tcpKeepalive;
     this.keepAliveMs = ka ? (ka.keepaliveTime ?? 7200) * 1000 : undefined;
     this.dns = deps.dns ?? systemDnsResolver;
+    const secrets = deps.secrets ?? (defaultSecrets ??= new SecretManager());
+    for (const t of clusterTransportSockets(config)) {
+      if (t.kind !== 'tls') continue;
+      const path =
+        t.key === 'default'
+          ? 'transport_socket.typed_config'
+          : `transport_socket_matches[${t.key.slice('match:'.length)}].transport_socket.typed_config`;
+      this.tls.set(
+        t.key,
+        new UpstreamTlsSocketFactory(
+          (t.config?.typedConfig ?? {}) as UpstreamTlsContext,
+          secrets,
+          path,
+        ),
+      );
+    }
     // The cluster applies its assignments itself (DNS clusters resolve theirs first).
     const { loadAssignment: _own, ...lbConfig } = config;
     this.loadBalancer = createLoadBalancer(lbConfig, undefined, {
@@ -246,8 +285,7 @@ export class ClusterImpl implements UpstreamCluster {
     for (const h of removed) {
       const p = this.pools.get(h.id);
       if (p) {
-        p.http1?.drain();
-        p.http2?.drain();
+        for (const pool of p.values()) pool.drain();
         this.pools.delete(h.id);
       }
     }
@@ -360,7 +398,8 @@ export class ClusterImpl implements UpstreamCluster {
     let changed = false;
     for (const id of this.originalDst.keys()) {
       const pools = this.pools.get(id);
-      const conns = (pools?.http1?.connectionCount ?? 0) + (pools?.http2?.connectionCount ?? 0);
+      let conns = 0;
+      for (const p of pools?.values() ?? []) conns += p.connectionCount;
       const active = this.hostSet.get(id)?.activeRequests ?? 0;
       if (this.originalDstUsed.has(id) || active > 0 || conns > 0) continue;
       this.originalDst.delete(id);
@@ -372,7 +411,7 @@ export class ClusterImpl implements UpstreamCluster {
   }
 
   transportSocketFor(host: LbHost): TransportSocketKind {
-    return transportSocketFor(this.config, host);
+    return chooseTransportSocket(this.config, host).kind;
   }
 
   httpProtocol(downstream: DownstreamHttpProtocol): UpstreamHttpProtocol {
@@ -388,7 +427,9 @@ export class ClusterImpl implements UpstreamCluster {
     const outlier = this.outlierSink(host);
     let socket: Socket;
     try {
-      socket = await this.openConnection(host);
+      socket = await this.openConnection(host, {
+        transport: chooseTransportSocket(this.config, host),
+      });
     } catch (err) {
       host.activeRequests--;
       outlier?.putResult(
@@ -404,16 +445,17 @@ export class ClusterImpl implements UpstreamCluster {
     return socket;
   }
 
-  /** Opens a connection to `host` with connect_timeout and cx stats (pools and connect()). */
-  private async openConnection(host: LbHost): Promise<Socket> {
-    const transport = this.transportSocketFor(host);
-    if (transport !== 'raw_buffer') {
-      throw new UpstreamConnectError(
-        transport === 'tls'
-          ? 'upstream_tls_not_implemented'
-          : `unsupported transport socket ${transport.unsupported}`,
-      );
-    }
+  /**
+   * Opens a connection to `host` with connect_timeout (which covers the TLS handshake too, as
+   * Envoy's does) and cx stats (pools and connect()), through the host's transport socket.
+   */
+  private async openConnection(host: LbHost, opts: ConnectionOptions): Promise<Socket> {
+    const transport = opts.transport.kind;
+    if (transport !== 'raw_buffer' && transport !== 'tls')
+      throw new UpstreamConnectError(`unsupported transport socket ${transport.unsupported}`);
+    const tls = transport === 'tls' ? this.tls.get(opts.transport.key) : undefined;
+    if (transport === 'tls' && !tls)
+      throw new UpstreamConnectError('TLS_error: the transport socket is not configured');
     const s = this.clusterStats;
     s.upstream_cx_total.inc();
     s.upstream_cx_active.inc();
@@ -426,6 +468,15 @@ export class ClusterImpl implements UpstreamCluster {
         localAddress: this.localAddress,
         keepAliveMs: this.keepAliveMs,
       });
+      if (tls) {
+        const left = this.connectTimeoutMs - (performance.now() - start);
+        socket = await tls.connect(socket, this.stats, {
+          sni: opts.sni,
+          alpnFallback: opts.alpnFallback,
+          timeoutMs: this.connectTimeoutMs > 0 ? Math.max(1, left) : 0,
+          verifySan: opts.verifySan,
+        });
+      }
     } catch (err) {
       s.upstream_cx_active.dec();
       this.resources.connections--;
@@ -451,24 +502,62 @@ export class ClusterImpl implements UpstreamCluster {
     return socket;
   }
 
+  /**
+   * The HTTP connection pool of `host` for `protocol`, over the host's transport socket: one
+   * per transport socket (TLS and plaintext connections are never shared), per SNI with
+   * auto_sni, negotiating the protocol by ALPN for auto_config over TLS.
+   */
   httpPool(host: LbHost, protocol: UpstreamHttpProtocol): HttpConnectionPool {
     let pools = this.pools.get(host.id);
     if (!pools) {
-      pools = {};
+      pools = new Map();
       this.pools.set(host.id, pools);
     }
-    const existing = protocol === 'http1' ? pools.http1 : pools.http2;
+    const transport = chooseTransportSocket(this.config, host);
+    const key = protocol === 'http1' ? transport.http1PoolKey : transport.http2PoolKey;
+    const existing = pools.get(key);
     if (existing) return existing;
-    const ctx: PoolContext = {
-      host,
-      stats: this.clusterStats,
-      settings: this.settings,
-      resources: this.resources,
-      connect: () => this.openConnection(host),
-      outlier: this.outlierSink(host),
+    const st = this.settings;
+    const pool =
+      transport.kind === 'tls' && (st.autoSni || st.autoSanValidation)
+        ? new SniPool(
+            protocol,
+            (sni) => this.makePool(host, transport, protocol, sni),
+            st.overrideAutoSniHeader,
+          )
+        : this.makePool(host, transport, protocol, undefined);
+    pools.set(key, pool);
+    return pool;
+  }
+
+  private makePool(
+    host: LbHost,
+    transport: TransportSocketChoice,
+    protocol: UpstreamHttpProtocol,
+    sni: string | undefined,
+  ): HttpConnectionPool {
+    const st = this.settings;
+    const open = (alpn: readonly string[]): Promise<Socket> =>
+      this.openConnection(host, {
+        transport,
+        sni: st.autoSni ? sni : undefined,
+        alpnFallback: alpn,
+        verifySan: st.autoSanValidation ? sni : undefined,
+      });
+    const make = (p: UpstreamHttpProtocol, connect: () => Promise<Socket>): HttpConnectionPool => {
+      const ctx: PoolContext = {
+        host,
+        stats: this.clusterStats,
+        settings: st,
+        resources: this.resources,
+        connect,
+        outlier: this.outlierSink(host),
+      };
+      return p === 'http1' ? new Http1ConnectionPool(ctx) : new Http2ConnectionPool(ctx);
     };
-    if (protocol === 'http1') return (pools.http1 = new Http1ConnectionPool(ctx));
-    return (pools.http2 = new Http2ConnectionPool(ctx));
+    if (transport.kind === 'tls' && st.mode === 'auto' && protocol === 'http1')
+      return new AlpnAutoPool(make, open);
+    return make(protocol, () => open(protocol === 'http2' ? ALPN_H2 : ALPN_HTTP11));
   }
 
   /** Where results of requests to `host` go for outlier detection (none without it). */
@@ -479,27 +568,20 @@ export class ClusterImpl implements UpstreamCluster {
   /** Open upstream HTTP connections of every host. */
   connectionCount(): number {
     let n = 0;
-    for (const p of this.pools.values())
-      n += (p.http1?.connectionCount ?? 0) + (p.http2?.connectionCount ?? 0);
+    for (const host of this.pools.values()) for (const p of host.values()) n += p.connectionCount;
     return n;
   }
 
   /** Stops new use of connections: idle ones close, busy ones after their requests. */
   drain(): void {
     this.stopTimers();
-    for (const p of this.pools.values()) {
-      p.http1?.drain();
-      p.http2?.drain();
-    }
+    for (const host of this.pools.values()) for (const p of host.values()) p.drain();
   }
 
   /** Closes every connection now. */
   close(): void {
     this.stopTimers();
-    for (const p of this.pools.values()) {
-      p.http1?.close();
-      p.http2?.close();
-    }
+    for (const host of this.pools.values()) for (const p of host.values()) p.close();
     this.pools.clear();
   }
 

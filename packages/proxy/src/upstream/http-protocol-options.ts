@@ -1,7 +1,7 @@
 // A cluster's upstream HTTP settings from `typed_extension_protocol_options`
 // (`envoy.extensions.upstreams.http.v3.HttpProtocolOptions`): which protocol (explicit HTTP/1.1
 // or HTTP/2, the downstream's, or auto), and the common options the pools honour.
-import type { Cluster, HttpProtocolOptions } from '@trellis/envoy';
+import type { Cluster, HttpProtocolOptions, UpstreamHttpProtocolOptions } from '@trellis/envoy';
 import type { DownstreamHttpProtocol, UpstreamHttpProtocol } from './api.js';
 import { durationMs } from '../duration.js';
 
@@ -26,12 +26,19 @@ export interface UpstreamHttpSettings {
   readonly h2MaxConcurrentStreams: number;
   readonly h2InitialStreamWindowSize: number | undefined;
   readonly h2InitialConnectionWindowSize: number | undefined;
+  /** upstream_http_protocol_options.auto_sni: SNI from the request's host (TLS only). */
+  readonly autoSni: boolean;
+  /** upstream_http_protocol_options.auto_san_validation: the server's SANs must name that host. */
+  readonly autoSanValidation: boolean;
+  /** The header auto_sni reads instead of `:authority` (override_auto_sni_header). */
+  readonly overrideAutoSniHeader: string | undefined;
 }
 
 /** The settings of `cluster` (HTTP/1.1 and Envoy's defaults when it has no protocol options). */
 export function upstreamHttpSettings(cluster: Cluster): UpstreamHttpSettings {
   const opts = cluster.typedExtensionProtocolOptions?.[HTTP_PROTOCOL_OPTIONS_KEY] as
-    HttpProtocolOptions | undefined;
+    | (HttpProtocolOptions & { upstreamHttpProtocolOptions?: UpstreamHttpProtocolOptions })
+    | undefined;
   const common = opts?.commonHttpProtocolOptions;
   let mode: UpstreamHttpSettings['mode'] = 'http1';
   let h2 = undefined;
@@ -53,12 +60,18 @@ export function upstreamHttpSettings(cluster: Cluster): UpstreamHttpSettings {
     h2MaxConcurrentStreams: h2?.maxConcurrentStreams || DEFAULT_H2_MAX_CONCURRENT_STREAMS,
     h2InitialStreamWindowSize: h2?.initialStreamWindowSize,
     h2InitialConnectionWindowSize: h2?.initialConnectionWindowSize,
+    autoSni: opts?.upstreamHttpProtocolOptions?.autoSni === true,
+    autoSanValidation: opts?.upstreamHttpProtocolOptions?.autoSanValidation === true,
+    overrideAutoSniHeader:
+      opts?.upstreamHttpProtocolOptions?.overrideAutoSniHeader?.toLowerCase() || undefined,
   };
 }
 
 /**
  * The protocol toward the upstream for a request that came over `downstream`. `auto` picks by
- * ALPN, which needs upstream TLS: over plaintext it is HTTP/1.1, as in Envoy.
+ * ALPN, which needs upstream TLS: over plaintext it is HTTP/1.1, as in Envoy; over TLS the
+ * cluster's HTTP/1.1 pool for `auto` negotiates (pool-alpn.ts) and uses HTTP/2 when the server
+ * chose `h2`.
  */
 export function chooseHttpProtocol(
   settings: UpstreamHttpSettings,

@@ -1,6 +1,7 @@
 // Which transport socket a cluster uses toward a host: the first transport_socket_matches entry
 // whose `match` is contained in the endpoint's `envoy.transport_socket_match` metadata (Istio's
-// `tlsMode: istio`), else the cluster's transport_socket, else plaintext.
+// `tlsMode: istio`), else the cluster's transport_socket, else plaintext. Each choice has a key
+// the connection pools are keyed on: a TLS and a plaintext connection to one host differ.
 import type { Cluster, TransportSocket } from '@trellis/envoy';
 import { deepEqual } from '@trellis/core';
 import type { TransportSocketKind } from './api.js';
@@ -40,29 +41,83 @@ function metadataMatches(
   return true;
 }
 
+/** The transport socket a cluster uses toward a host. */
+export interface TransportSocketChoice {
+  /**
+   * Which one: `default` (the cluster's transport_socket) or `match:<i>` (its
+   * transport_socket_matches[i]). Connections with different keys are never shared.
+   */
+  readonly key: string;
+  readonly config: TransportSocket | undefined;
+  readonly kind: TransportSocketKind;
+  /** The keys of this transport's pools in a host's pool map (made once, not per request). */
+  readonly http1PoolKey: string;
+  readonly http2PoolKey: string;
+}
+
+function choice(key: string, config: TransportSocket | undefined): TransportSocketChoice {
+  return {
+    key,
+    config,
+    kind: transportSocketKind(config),
+    http1PoolKey: `${key}|http1`,
+    http2PoolKey: `${key}|http2`,
+  };
+}
+
+/** The key of the cluster's own transport_socket. */
+export const DEFAULT_TRANSPORT_KEY = 'default';
+
 /**
  * Decisions by cluster configuration and host metadata object (both immutable once received):
  * the router asks for every request, and the match compares metadata deeply.
  */
-const decided = new WeakMap<Cluster, WeakMap<object, TransportSocketKind>>();
+const decided = new WeakMap<Cluster, WeakMap<object, TransportSocketChoice>>();
+const defaults = new WeakMap<Cluster, TransportSocketChoice>();
 
-/** The transport socket `cluster` uses for `host`. */
-export function transportSocketFor(cluster: Cluster, host: LbHost): TransportSocketKind {
-  const matches = cluster.transportSocketMatches;
-  if (!matches || matches.length === 0) return transportSocketKind(cluster.transportSocket);
-  let byHost = decided.get(cluster);
-  if (!byHost) decided.set(cluster, (byHost = new WeakMap()));
-  let kind = byHost.get(host.metadata);
-  if (kind === undefined) {
-    kind = matchTransportSocket(cluster, host);
-    byHost.set(host.metadata, kind);
+function defaultChoice(cluster: Cluster): TransportSocketChoice {
+  let c = defaults.get(cluster);
+  if (!c) {
+    c = choice(DEFAULT_TRANSPORT_KEY, cluster.transportSocket);
+    defaults.set(cluster, c);
   }
-  return kind;
+  return c;
 }
 
-function matchTransportSocket(cluster: Cluster, host: LbHost): TransportSocketKind {
+/** The transport socket `cluster` uses for `host` (with its key). */
+export function chooseTransportSocket(cluster: Cluster, host: LbHost): TransportSocketChoice {
+  const matches = cluster.transportSocketMatches;
+  if (!matches || matches.length === 0) return defaultChoice(cluster);
+  let byHost = decided.get(cluster);
+  if (!byHost) decided.set(cluster, (byHost = new WeakMap()));
+  let choice = byHost.get(host.metadata);
+  if (choice === undefined) {
+    choice = matchTransportSocket(cluster, host);
+    byHost.set(host.metadata, choice);
+  }
+  return choice;
+}
+
+/** The kind of transport socket `cluster` uses for `host`. */
+export function transportSocketFor(cluster: Cluster, host: LbHost): TransportSocketKind {
+  return chooseTransportSocket(cluster, host).kind;
+}
+
+function matchTransportSocket(cluster: Cluster, host: LbHost): TransportSocketChoice {
   const md = host.metadata['envoy.transport_socket_match'] ?? {};
-  for (const m of cluster.transportSocketMatches ?? [])
-    if (metadataMatches(m.match ?? {}, md)) return transportSocketKind(m.transportSocket);
-  return transportSocketKind(cluster.transportSocket);
+  const matches = cluster.transportSocketMatches ?? [];
+  for (let i = 0; i < matches.length; i++) {
+    const m = matches[i];
+    if (m && metadataMatches(m.match ?? {}, md)) return choice(`match:${i}`, m.transportSocket);
+  }
+  return defaultChoice(cluster);
+}
+
+/** Every transport socket of a cluster with its key (the default first). */
+export function clusterTransportSockets(cluster: Cluster): TransportSocketChoice[] {
+  const out = [defaultChoice(cluster)];
+  (cluster.transportSocketMatches ?? []).forEach((m, i) =>
+    out.push(choice(`match:${i}`, m.transportSocket)),
+  );
+  return out;
 }

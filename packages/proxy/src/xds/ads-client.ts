@@ -1,13 +1,18 @@
-// The proxy's ADS client: one gRPC stream to the xDS server carrying CDS, EDS, LDS and RDS,
-// incremental (delta, preferred) or state of the world.
+// The proxy's ADS client: one gRPC stream to the xDS server carrying CDS, EDS, LDS, RDS and
+// SDS, incremental (delta, preferred) or state of the world.
 //
 // It subscribes as Envoy does — CDS and LDS wildcard, EDS for the EDS clusters of CDS, RDS for
-// the route configurations the listeners' connection managers name — validates every
+// the route configurations the listeners' connection managers name, SDS for the secrets the
+// listeners' and clusters' TLS contexts name (not the `file-cert:` / `file-root:` names, which
+// the proxy resolves itself, as Istio's agent does) — validates every
 // response completely before using any of it (validate.ts), ACKs or NACKs it with the
 // version and nonce, and applies accepted updates in Envoy's warming order: a CDS update
 // takes effect once the EDS of its new clusters arrived (or their initial fetch timeout
 // passed; `0s` waits forever), an LDS update once its RDS arrived (and, as Envoy initializes,
-// not before the first CDS update was applied). Each applied update is a
+// not before the first CDS update was applied). Secrets never hold warming back: a listener or
+// cluster is applied without them, and its connections fail until they arrive (a secret from
+// the control plane may never come, e.g. the workload certificate without a CA); a secret that
+// arrives or changes is a new configuration of its own. Each applied update is a
 // new immutable ProxyConfig handed to `onConfig`; nothing is ever half-applied. A rejected
 // update leaves the last good configuration of its type in place; so does a lost stream,
 // which is re-established with jittered exponential backoff, resubscribing with what the
@@ -28,7 +33,9 @@ import {
   type EncodedAny,
   type Listener,
   type RouteConfiguration,
+  type Secret,
 } from '@trellis/envoy';
+import { referencedSecrets } from '../tls/tls-context.js';
 import { durationMs } from '../duration.js';
 import type { StatsScope } from '../observability/stats-api.js';
 import { JitteredBackoff, type BackoffOptions } from './backoff.js';
@@ -48,7 +55,7 @@ import {
 } from './validate.js';
 
 /** The parts of a ProxyConfig, one per xDS type. */
-export type ConfigType = 'listeners' | 'routes' | 'clusters' | 'endpoints';
+export type ConfigType = 'listeners' | 'routes' | 'clusters' | 'endpoints' | 'secrets';
 
 /** The ADS variant: incremental (delta) or state of the world. */
 export type XdsProtocol = 'delta' | 'sotw';
@@ -112,7 +119,7 @@ export interface XdsNack {
 /** What the admin endpoint shows about one xDS type. */
 export interface XdsTypeStatus {
   readonly typeUrl: string;
-  readonly short: 'CDS' | 'EDS' | 'LDS' | 'RDS';
+  readonly short: 'CDS' | 'EDS' | 'LDS' | 'RDS' | 'SDS';
   /** Last version accepted (ACKed) from the server. */
   readonly version: string;
   /** Version in the applied ProxyConfig (behind `version` while warming). */
@@ -150,7 +157,7 @@ export interface AdsClientStatus {
 interface Kind {
   readonly type: ConfigType;
   readonly typeUrl: ProxyResourceTypeUrl;
-  readonly short: 'CDS' | 'EDS' | 'LDS' | 'RDS';
+  readonly short: 'CDS' | 'EDS' | 'LDS' | 'RDS' | 'SDS';
   readonly wildcard: boolean;
 }
 
@@ -160,6 +167,7 @@ const KINDS: readonly Kind[] = [
   { type: 'endpoints', typeUrl: TYPE_URL.ClusterLoadAssignment, short: 'EDS', wildcard: false },
   { type: 'listeners', typeUrl: TYPE_URL.Listener, short: 'LDS', wildcard: true },
   { type: 'routes', typeUrl: TYPE_URL.RouteConfiguration, short: 'RDS', wildcard: false },
+  { type: 'secrets', typeUrl: TYPE_URL.Secret, short: 'SDS', wildcard: false },
 ];
 
 const INVALID_ARGUMENT = 3;
@@ -220,6 +228,8 @@ function sameEntries<K, V>(a: ReadonlyMap<K, V>, b: ReadonlyMap<K, V>): boolean 
   for (const [k, v] of a) if (b.get(k) !== v) return false;
   return true;
 }
+
+const EMPTY_SECRETS: ReadonlyMap<string, Secret> = new Map();
 
 function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   if (a.size !== b.size) return false;
@@ -335,7 +345,7 @@ export class AdsClient {
       typeUrl: st.kind.typeUrl,
       short: st.kind.short,
       version: st.version,
-      appliedVersion: this.#config.versions[st.kind.type],
+      appliedVersion: this.#config.versions[st.kind.type] ?? '',
       nonce: st.nonce,
       lastUpdateAt: st.lastUpdateAt,
       resources: st.held.size,
@@ -364,6 +374,7 @@ export class AdsClient {
         endpoints: typeStatus(t.endpoints),
         listeners: typeStatus(t.listeners),
         routes: typeStatus(t.routes),
+        secrets: typeStatus(t.secrets),
       },
     };
   }
@@ -655,7 +666,7 @@ export class AdsClient {
     const message =
       typeUrl === ''
         ? 'response has no type_url'
-        : `type ${typeUrl} was not subscribed to: the Trellis proxy consumes only CDS, EDS, LDS and RDS`;
+        : `type ${typeUrl} was not subscribed to: the Trellis proxy consumes only CDS, EDS, LDS, RDS and SDS`;
     this.#log.warn(`xDS: rejected a response (nonce ${nonce}): ${message}`);
     const errorDetail = { code: INVALID_ARGUMENT, message };
     if (this.#protocol === 'sotw') {
@@ -769,9 +780,12 @@ export class AdsClient {
       ...this.#config.listeners.values(),
     ];
     for (const l of listeners) for (const n of rdsNames(l)) rds.add(n);
+    const sds = new Set<string>();
+    for (const r of [...clusters, ...listeners]) for (const n of referencedSecrets(r)) sds.add(n);
     for (const [st, names] of [
       [this.#types.endpoints, eds],
       [this.#types.routes, rds],
+      [this.#types.secrets, sds],
     ] as const) {
       if (sameSet(st.wanted, names)) continue;
       st.wanted = names;
@@ -891,19 +905,27 @@ export class AdsClient {
         if (h) routes.set(n, h.resource as RouteConfiguration);
       }
 
+    // Secrets: every one held that something references (they do not warm anything).
+    const secrets = new Map<string, Secret>();
+    for (const [n, h] of t.secrets.held)
+      if (t.secrets.wanted.has(n)) secrets.set(n, h.resource as Secret);
+    const curSecrets = cur.secrets ?? EMPTY_SECRETS;
+
     const changed: ConfigType[] = [];
     if (!sameEntries(listeners, cur.listeners)) changed.push('listeners');
     if (!sameEntries(routes, cur.routes)) changed.push('routes');
     if (!sameEntries(clusters, cur.clusters)) changed.push('clusters');
     if (!sameEntries(endpoints, cur.endpoints)) changed.push('endpoints');
+    if (!sameEntries(secrets, curSecrets)) changed.push('secrets');
     const versions = {
       listeners: listenersVersion,
       routes: t.routes.version,
       clusters: clustersVersion,
       endpoints: t.endpoints.version,
+      secrets: t.secrets.version,
     };
     const sameVersions = (Object.keys(versions) as ConfigType[]).every(
-      (k) => versions[k] === cur.versions[k],
+      (k) => versions[k] === (cur.versions[k] ?? ''),
     );
     const becameSynced =
       !this.#synced &&
@@ -920,6 +942,7 @@ export class AdsClient {
       routes: changed.includes('routes') ? routes : cur.routes,
       clusters: changed.includes('clusters') ? clusters : cur.clusters,
       endpoints: changed.includes('endpoints') ? endpoints : cur.endpoints,
+      secrets: changed.includes('secrets') ? secrets : curSecrets,
       versions: Object.freeze(versions),
     });
     this.#config = next;
@@ -927,7 +950,7 @@ export class AdsClient {
     this.#prune();
     if (changed.length > 0)
       this.#log.info(
-        `xDS: applied ${changed.join(', ')} (listeners ${next.listeners.size}, routes ${next.routes.size}, clusters ${next.clusters.size}, endpoints ${next.endpoints.size})`,
+        `xDS: applied ${changed.join(', ')} (listeners ${next.listeners.size}, routes ${next.routes.size}, clusters ${next.clusters.size}, endpoints ${next.endpoints.size}, secrets ${secrets.size})`,
       );
     try {
       this.#opts.onConfig(next, changed);
@@ -942,11 +965,12 @@ export class AdsClient {
     }
   }
 
-  /** Drops EDS and RDS resources nothing subscribes to or uses any more. */
+  /** Drops EDS, RDS and SDS resources nothing subscribes to or uses any more. */
   #prune(): void {
     for (const [st, used] of [
       [this.#types.endpoints, this.#config.endpoints],
       [this.#types.routes, this.#config.routes],
+      [this.#types.secrets, this.#config.secrets ?? EMPTY_SECRETS],
     ] as const) {
       let dropped = false;
       const next = new Map(st.held);

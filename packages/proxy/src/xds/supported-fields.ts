@@ -695,7 +695,13 @@ export const SUPPORTED_FIELDS: Readonly<Record<string, MessageRow>> = {
   },
   [`${EP}Endpoint`]: { address: `${CORE}Address`, hostname: true },
 
-  // ---- TLS
+  // ---- TLS (tls/): everything else of the TLS messages (private_key_provider, ocsp_staple,
+  // session tickets, custom_validator_config, watched_directory, ...) is NACKed.
+  [`${TLS}Secret`]: {
+    name: true,
+    tls_certificate: `${TLS}TlsCertificate`,
+    validation_context: `${TLS}CertificateValidationContext`,
+  },
   [X.upstreamTls]: { common_tls_context: `${TLS}CommonTlsContext`, sni: true },
   [X.downstreamTls]: {
     common_tls_context: `${TLS}CommonTlsContext`,
@@ -721,10 +727,12 @@ export const SUPPORTED_FIELDS: Readonly<Record<string, MessageRow>> = {
     tls_maximum_protocol_version: true,
     cipher_suites: true,
     ecdh_curves: true,
+    signature_algorithms: true,
   },
   [`${TLS}TlsCertificate`]: {
     certificate_chain: `${CORE}DataSource`,
     private_key: `${CORE}DataSource`,
+    password: `${CORE}DataSource`,
   },
   [`${TLS}SdsSecretConfig`]: { name: true, sds_config: `${CORE}ConfigSource` },
   [`${TLS}CertificateProviderPluginInstance`]: { instance_name: true, certificate_name: true },
@@ -734,6 +742,10 @@ export const SUPPORTED_FIELDS: Readonly<Record<string, MessageRow>> = {
     match_typed_subject_alt_names: `${TLS}SubjectAltNameMatcher`,
     ca_certificate_provider_instance: `${TLS}CertificateProviderPluginInstance`,
     crl: `${CORE}DataSource`,
+    verify_certificate_spki: true,
+    verify_certificate_hash: true,
+    allow_expired_certificate: true,
+    trust_chain_verification: true,
   },
   [`${TLS}SubjectAltNameMatcher`]: { san_type: true, matcher: `${MATCH}StringMatcher` },
 };

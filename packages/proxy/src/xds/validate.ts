@@ -32,7 +32,11 @@ import {
   type TransportSocket,
   type VirtualHost,
   type Address,
+  type Secret,
+  type DownstreamTlsContext,
+  type UpstreamTlsContext,
 } from '@trellis/envoy';
+import { compileTlsContext, secretProblems } from '../tls/tls-context.js';
 import { claProblems, lbConfigProblems } from '../upstream/lb/index.js';
 import { translateRe2Substitution } from './re2.js';
 import { unknownFields } from './wire-scan.js';
@@ -45,11 +49,11 @@ import {
   type FieldRule,
 } from './supported-fields.js';
 
-/** The four resource types the proxy consumes. */
-export type XdsResource = Listener | RouteConfiguration | Cluster | ClusterLoadAssignment;
+/** The five resource types the proxy consumes. */
+export type XdsResource = Listener | RouteConfiguration | Cluster | ClusterLoadAssignment | Secret;
 
-/** The resource type URLs the proxy consumes (no SDS yet). */
-export type ProxyResourceTypeUrl = Exclude<ResourceTypeUrl, typeof TYPE_URL.Secret>;
+/** The resource type URLs the proxy consumes (LDS, RDS, CDS, EDS and SDS). */
+export type ProxyResourceTypeUrl = ResourceTypeUrl;
 
 /** How problems name a resource of each type: `listener "0.0.0.0_9080": ...`. */
 export const RESOURCE_LABEL: Readonly<Record<ProxyResourceTypeUrl, string>> = {
@@ -57,6 +61,7 @@ export const RESOURCE_LABEL: Readonly<Record<ProxyResourceTypeUrl, string>> = {
   [TYPE_URL.RouteConfiguration]: 'route configuration',
   [TYPE_URL.Cluster]: 'cluster',
   [TYPE_URL.ClusterLoadAssignment]: 'load assignment',
+  [TYPE_URL.Secret]: 'secret',
 };
 
 const MESSAGE_OF: Readonly<Record<ProxyResourceTypeUrl, string>> = {
@@ -64,6 +69,7 @@ const MESSAGE_OF: Readonly<Record<ProxyResourceTypeUrl, string>> = {
   [TYPE_URL.RouteConfiguration]: 'envoy.config.route.v3.RouteConfiguration',
   [TYPE_URL.Cluster]: 'envoy.config.cluster.v3.Cluster',
   [TYPE_URL.ClusterLoadAssignment]: 'envoy.config.endpoint.v3.ClusterLoadAssignment',
+  [TYPE_URL.Secret]: 'envoy.extensions.transport_sockets.tls.v3.Secret',
 };
 
 /** Whether the proxy consumes resources of this type URL. */
@@ -285,6 +291,18 @@ function checkTransportSocket(
       join(path, 'typed_config'),
       `a ${side} transport socket must be ${allowed.map(shortMessage).join(' or ')}, not ${shortMessage(type)}`,
     );
+  else if (type === EXTENSION_TYPES.upstreamTls || type === EXTENSION_TYPES.downstreamTls) {
+    // Envoy's checks when it builds the TLS context (certificates, SDS sources, inline PEM,
+    // SAN matchers, versions, ciphers, curves).
+    const problems: string[] = [];
+    compileTlsContext(
+      (ts.typedConfig ?? {}) as UpstreamTlsContext | DownstreamTlsContext,
+      side,
+      problems,
+      join(path, 'typed_config'),
+    );
+    for (const p of problems) sink('', p);
+  }
 }
 
 /** A canonical key of a filter chain match (arrays sorted, defaults dropped). */
@@ -679,6 +697,9 @@ export function validateResource(typeUrl: ProxyResourceTypeUrl, resource: object
         inline: false,
       });
       addUnreported(out, claProblems(json).map(protoNamesInProblem));
+      break;
+    case TYPE_URL.Secret:
+      for (const p of secretProblems(json)) sink('', p);
       break;
   }
   return out;
