@@ -23,15 +23,20 @@ import assert from 'node:assert/strict';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { connect as h2connect } from 'node:http2';
 import { connect as netConnect, type Socket } from 'node:net';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import WebSocket from 'ws';
+import { createCa, type CertificateAuthority } from '@trellis/testing';
 import {
   ECHO_SERVICE,
   PORTS,
   eventually,
+  freePort,
+  put,
   requestLines,
   startMesh,
   type Mesh,
@@ -53,6 +58,87 @@ function httpGet(port: number, path: string, headers: Record<string, string>): P
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** A GET over TLS to 127.0.0.1:port with `sni`, trusting `ca`; `alpn` picks HTTP/1.1 or h2. */
+function httpsGet(
+  port: number,
+  path: string,
+  sni: string,
+  ca: string,
+  alpn: 'http/1.1' | 'h2',
+): Promise<Reply & { alpn: string | false; peerCert: string }> {
+  if (alpn === 'h2') {
+    return new Promise((resolve, reject) => {
+      const session = h2connect(`https://127.0.0.1:${port}`, { servername: sni, ca });
+      session.on('error', reject);
+      const req = session.request({ ':path': path, ':authority': sni });
+      let body = '';
+      let headers: IncomingHttpHeaders = {};
+      req.on('response', (h) => (headers = h as IncomingHttpHeaders));
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('error', reject);
+      req.on('end', () => {
+        const sock = session.socket as unknown as TLSSocket;
+        const out = {
+          status: Number(headers[':status']),
+          headers,
+          body,
+          alpn: sock.alpnProtocol ?? false,
+          peerCert: sock.getPeerCertificate().fingerprint256,
+        };
+        session.close();
+        resolve(out);
+      });
+      req.end();
+    });
+  }
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        servername: sni,
+        ca,
+        headers: { host: sni },
+        agent: new HttpsAgent({ ALPNProtocols: ['http/1.1'], keepAlive: false }),
+      },
+      (res) => {
+        let body = '';
+        const sock = res.socket as TLSSocket;
+        const alpnNegotiated = sock.alpnProtocol ?? false;
+        const peerCert = sock.getPeerCertificate().fingerprint256;
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body,
+            alpn: alpnNegotiated,
+            peerCert,
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Whether a TLS handshake with `sni` completes (the gateway closes chains no server matches). */
+function handshake(port: number, sni: string, ca: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, servername: sni, ca }, () => {
+      s.end();
+      resolve('ok');
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    s.setTimeout(5000, () => {
+      s.destroy();
+      resolve('timeout');
+    });
   });
 }
 
@@ -399,5 +485,104 @@ describe('mesh protocols through sidecars and a gateway', { timeout: 120_000 }, 
     assert.equal(mesh.apps.v1.seen.length + mesh.apps.v2.seen.length, seenBefore);
     const nrLines = await requestLines(mesh.gateway, 'response_code="404"', 'response_flags="NR"');
     assert.ok(nrLines.length > 0, 'the gateway reports the 404s with the NR flag');
+  });
+  test('gateway TLS: credentialName from a Secret, SNI, HTTP/1.1 and h2 by ALPN, a rotated certificate', async () => {
+    const host = 'secure.example.com';
+    const port = await freePort();
+    const tlsSecret = (ca: CertificateAuthority, name: string) => {
+      const leaf = ca.issue({ commonName: host, dnsNames: [host], usages: ['server'] });
+      return {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name, namespace: 'istio-system' },
+        type: 'kubernetes.io/tls',
+        data: {
+          'tls.crt': Buffer.from(leaf.chain).toString('base64'),
+          'tls.key': Buffer.from(leaf.key).toString('base64'),
+        },
+      };
+    };
+    const ca1 = createCa({ commonName: 'example root 1' });
+    await put(mesh.store, tlsSecret(ca1, 'secure-credential'));
+    // As in Istio's "Secure Gateways" task: an HTTPS server with tls.mode SIMPLE.
+    await put(mesh.store, {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'secure-gateway', namespace: 'istio-system' },
+      spec: {
+        selector: { istio: 'ingressgateway' },
+        servers: [
+          {
+            port: { number: port, name: 'https', protocol: 'HTTPS' },
+            tls: { mode: 'SIMPLE', credentialName: 'secure-credential' },
+            hosts: [host],
+          },
+        ],
+      },
+    });
+    await put(mesh.store, {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'secure', namespace: 'default' },
+      spec: {
+        hosts: [host],
+        gateways: ['istio-system/secure-gateway'],
+        http: [
+          {
+            route: [
+              {
+                destination: {
+                  host: 'echo.default.svc.cluster.local',
+                  subset: 'v2',
+                  port: { number: PORTS.http },
+                },
+              },
+            ],
+          },
+        ],
+      },
+    });
+    const h1 = await eventually(
+      'HTTPS through the gateway',
+      async () => {
+        const r = await httpsGet(port, '/secure-h1', host, ca1.cert, 'http/1.1').catch(
+          () => undefined,
+        );
+        return r?.status === 200 ? r : undefined;
+      },
+      20_000,
+    );
+    assert.equal(h1.alpn, 'http/1.1');
+    const seen1 = JSON.parse(h1.body) as Seen;
+    assert.equal(seen1.version, 'v2');
+    assert.equal(seen1.path, '/secure-h1');
+    assert.equal(seen1.headers['x-forwarded-proto'], 'https');
+
+    const h2 = await httpsGet(port, '/secure-h2', host, ca1.cert, 'h2');
+    assert.equal(h2.status, 200);
+    assert.equal(h2.alpn, 'h2', 'the gateway offers h2 by ALPN');
+    assert.equal((JSON.parse(h2.body) as Seen).path, '/secure-h2');
+
+    // No server for this name: no filter chain, the handshake fails.
+    assert.notEqual(await handshake(port, 'other.example.com', ca1.cert), 'ok');
+    // A client that does not trust the issuer refuses the gateway.
+    const stranger = createCa({ commonName: 'someone else' });
+    assert.notEqual(await handshake(port, host, stranger.cert), 'ok');
+
+    // A new certificate from another authority: SDS pushes it, new connections get it.
+    const ca2 = createCa({ commonName: 'example root 2' });
+    await put(mesh.store, tlsSecret(ca2, 'secure-credential'));
+    const rotated = await eventually(
+      'the rotated certificate',
+      async () => {
+        const r = await httpsGet(port, '/secure-rotated', host, ca2.cert, 'http/1.1').catch(
+          () => undefined,
+        );
+        return r?.status === 200 ? r : undefined;
+      },
+      20_000,
+    );
+    assert.notEqual(rotated.peerCert, h1.peerCert);
+    assert.notEqual(await handshake(port, host, ca1.cert), 'ok', 'the old root no longer verifies');
   });
 });
