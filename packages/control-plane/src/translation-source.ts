@@ -486,7 +486,8 @@ export class TranslationSource implements ResourceSource {
     };
   }
 
-  #entry(info: ProxyInfo, typeUrl: string, names: readonly string[] | undefined): ProxyEntry {
+  /** The current snapshot and the proxy's per-type entries (created on first use). */
+  #proxyState(info: ProxyInfo): { snapshot: Snapshot; perType: Map<string, ProxyEntry> } {
     const snapshot = this.#snapshot;
     if (!snapshot)
       throw new TrellisError(
@@ -494,10 +495,12 @@ export class TranslationSource implements ResourceSource {
         'the control plane has no configuration snapshot yet',
       );
     let perType = this.#perProxy.get(info.nodeId);
-    if (!perType) {
-      perType = new Map();
-      this.#perProxy.set(info.nodeId, perType);
-    }
+    if (!perType) this.#perProxy.set(info.nodeId, (perType = new Map<string, ProxyEntry>()));
+    return { snapshot, perType };
+  }
+
+  #entry(info: ProxyInfo, typeUrl: string, names: readonly string[] | undefined): ProxyEntry {
+    const { snapshot, perType } = this.#proxyState(info);
     this.#infos.set(info.nodeId, info);
     // Proxyless listeners depend on the names asked for, so they are not cached across requests.
     const namesMatter = info.proxyless && typeUrl === TYPE_URL.Listener;
@@ -573,14 +576,7 @@ export class TranslationSource implements ResourceSource {
    * a push that changes none of them sends nothing.
    */
   #secretSet(info: ProxyInfo, names: readonly string[] | undefined): ResourceSet {
-    const snapshot = this.#snapshot;
-    if (!snapshot)
-      throw new TrellisError(
-        'TRELLIS_NOT_READY',
-        'the control plane has no configuration snapshot yet',
-      );
-    let perType = this.#perProxy.get(info.nodeId);
-    if (!perType) this.#perProxy.set(info.nodeId, (perType = new Map<string, ProxyEntry>()));
+    const { snapshot, perType } = this.#proxyState(info);
     this.#infos.set(info.nodeId, info);
     const asked = names ?? [];
     const cached = perType.get(TYPE_URL.Secret);

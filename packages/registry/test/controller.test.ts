@@ -155,14 +155,18 @@ test('controller: each snapshot is derived from the last one and equals a fresh 
 /** Lets setImmediate callbacks (the controller's immediate flush) and the flush itself run. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-test('controller: with EDS debounce off, endpoint-only changes are emitted at once', async () => {
-  const { store, emitted, controller, timers } = await setup(bookinfo(), { eds: false });
-  const ref = { group: '', kind: 'Pod', namespace: 'default', name: 'reviews-v2-0' };
-  const current = (await store.get(ref))!;
+/** Flips a default-namespace pod's readiness to False: an endpoint-only change. */
+async function markNotReady(store: FakeStore, name: string): Promise<void> {
+  const current = (await store.get({ group: '', kind: 'Pod', namespace: 'default', name }))!;
   await store.update({
     ...current,
     status: { ...(current.status as object), conditions: [{ type: 'Ready', status: 'False' }] },
   });
+}
+
+test('controller: with EDS debounce off, endpoint-only changes are emitted at once', async () => {
+  const { store, emitted, controller, timers } = await setup(bookinfo(), { eds: false });
+  await markNotReady(store, 'reviews-v2-0');
   await settle();
   await nextTurn();
   await controller.whenIdle();
@@ -194,12 +198,7 @@ test('controller: with EDS debounce off, endpoint changes join config changes al
       http: [{ route: [{ destination: { host: 'reviews' } }] }],
     }),
   );
-  const ref = { group: '', kind: 'Pod', namespace: 'default', name: 'reviews-v2-0' };
-  const current = (await store.get(ref))!;
-  await store.update({
-    ...current,
-    status: { ...(current.status as object), conditions: [{ type: 'Ready', status: 'False' }] },
-  });
+  await markNotReady(store, 'reviews-v2-0');
   await settle();
   await nextTurn();
   assert.equal(emitted.length, 1, 'the pod change waits with the VirtualService');
@@ -213,12 +212,7 @@ test('controller: with EDS debounce off, endpoint changes join config changes al
 
 test('controller: by default (EDS debounce on), endpoint changes wait for the quiet window', async () => {
   const { store, emitted, controller, timers } = await setup(bookinfo());
-  const ref = { group: '', kind: 'Pod', namespace: 'default', name: 'reviews-v2-0' };
-  const current = (await store.get(ref))!;
-  await store.update({
-    ...current,
-    status: { ...(current.status as object), conditions: [{ type: 'Ready', status: 'False' }] },
-  });
+  await markNotReady(store, 'reviews-v2-0');
   await settle();
   await nextTurn();
   assert.equal(emitted.length, 1);
