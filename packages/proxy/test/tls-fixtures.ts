@@ -385,7 +385,12 @@ export interface TlsReply {
 }
 
 /** One HTTP/1.1 request over TLS (a new connection). */
-export function httpsGet(port: number, path: string, o: tls.ConnectionOptions): Promise<TlsReply> {
+export function httpsGet(
+  port: number,
+  path: string,
+  o: tls.ConnectionOptions,
+  headers: Record<string, string> = {},
+): Promise<TlsReply> {
   return new Promise((resolve, reject) => {
     const req = https.request(
       {
@@ -394,7 +399,7 @@ export function httpsGet(port: number, path: string, o: tls.ConnectionOptions): 
         path,
         agent: false,
         ...o,
-        headers: { host: typeof o.servername === 'string' ? o.servername : 'example' },
+        headers: { host: typeof o.servername === 'string' ? o.servername : 'example', ...headers },
       },
       (res) => {
         let body = '';

@@ -61,6 +61,7 @@ import {
   type StreamCompleteCallback,
   type StreamContext,
 } from './router.js';
+import { applyXfcc, clientCertElement, xfccConfig, type XfccConfig } from './xfcc.js';
 
 /** Envoy's max_request_headers_kb default. */
 export const DEFAULT_MAX_REQUEST_HEADERS_KB = 60;
@@ -120,6 +121,8 @@ interface ConnState {
   /** The stream in progress (HTTP/1.1), for codec errors that arrive mid-request. */
   current: ActiveStream | undefined;
   h2Streams: number;
+  /** This hop's XFCC element (computed on first use; null: no client certificate). */
+  xfcc?: string | null;
 }
 
 type Codec = 'h1' | 'h2';
@@ -142,6 +145,7 @@ export class HttpConnectionManagerImpl {
   private readonly useRemoteAddress: boolean;
   private readonly xffTrustedHops: number;
   private readonly skipXffAppend: boolean;
+  private readonly xfcc: XfccConfig;
   private readonly generateRequestId: boolean;
   private readonly preserveExternalRequestId: boolean;
   private readonly normalize: boolean;
@@ -169,6 +173,7 @@ export class HttpConnectionManagerImpl {
     this.useRemoteAddress = c.useRemoteAddress === true;
     this.xffTrustedHops = c.xffNumTrustedHops ?? 0;
     this.skipXffAppend = c.skipXffAppend === true;
+    this.xfcc = xfccConfig(c);
     this.generateRequestId = c.generateRequestId !== false;
     this.preserveExternalRequestId = c.preserveExternalRequestId === true;
     this.normalize = c.normalizePath === true;
@@ -879,6 +884,12 @@ export class HttpConnectionManagerImpl {
     )
       map['x-forwarded-proto'] = connProto;
     const forwardedProto = headerValue(map, 'x-forwarded-proto') ?? connProto;
+    // x-forwarded-client-cert (forward_client_cert_details).
+    if (this.xfcc.mode !== 'ALWAYS_FORWARD_ONLY') {
+      if (state.tls && state.xfcc === undefined)
+        state.xfcc = clientCertElement(state.socket as TLSSocket, this.xfcc) ?? null;
+      applyXfcc(map, this.xfcc, state.xfcc ?? undefined);
+    }
     // x-request-id.
     if (this.generateRequestId) {
       const cur = headerValue(map, 'x-request-id');

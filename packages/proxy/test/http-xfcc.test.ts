@@ -1,0 +1,150 @@
+// x-forwarded-client-cert: each forward_client_cert_details mode on a mutual-TLS listener and on
+// a plaintext one, through a whole proxy configured over ADS, with the element's fields checked
+// against the client certificate; and the pure pieces (modes, RFC 2253 subjects).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, X509Certificate } from 'node:crypto';
+import { spiffeId } from '@trellis/testing';
+import { applyXfcc, rfc2253, xfccConfig } from '../src/http/xfcc.js';
+import {
+  CA,
+  SLEEP_ID,
+  Harness,
+  clientCert,
+  downstreamTls,
+  httpsGet,
+  inline,
+  listener,
+  plainBackend,
+  routerHcm,
+  staticCluster,
+} from './tls-fixtures.js';
+import type { AnyMessage } from '@trellis/envoy';
+
+const REVIEWS_ID = spiffeId('default', 'reviews');
+
+test('xfcc: modes on mutual TLS and plaintext, with Istio sidecar and gateway details', async () => {
+  const backend = await plainBackend();
+  const h = await Harness.start();
+  try {
+    const server = CA.issue({
+      dnsNames: ['reviews.default.svc.cluster.local'],
+      uris: [REVIEWS_ID],
+      usages: ['server'],
+    });
+    const hcm = (xfcc: Record<string, unknown>): AnyMessage =>
+      ({ ...routerHcm('backend', 'inbound'), ...xfcc }) as AnyMessage;
+    const configure = async (xfcc: Record<string, unknown>) => {
+      await h.configure(
+        [staticCluster('backend', backend.port)],
+        [
+          // One listener: TLS connections take the mutual-TLS chain (tls_inspector), the rest
+          // the plaintext one.
+          listener('inbound', [
+            {
+              name: 'mtls',
+              filterChainMatch: { transportProtocol: 'tls' },
+              filters: [{ name: 'hcm', typedConfig: hcm(xfcc) }],
+              transportSocket: downstreamTls({
+                requireClientCertificate: true,
+                commonTlsContext: {
+                  tlsCertificates: [
+                    { certificateChain: inline(server.chain), privateKey: inline(server.key) },
+                  ],
+                  validationContext: { trustedCa: inline(CA.cert) },
+                },
+              }),
+            },
+            { name: 'plain', filters: [{ name: 'hcm', typedConfig: hcm(xfcc) }] },
+          ]),
+        ],
+      );
+      const port = await h.port('inbound');
+      return { mtls: port, plain: port };
+    };
+    const sleep = clientCert(SLEEP_ID);
+    const peer = new X509Certificate(sleep.cert);
+    const hash = createHash('sha256').update(peer.raw).digest('hex');
+    const incoming = 'By=spiffe://upstream.example;Hash=00ff';
+    const send = async (port: number, tls: boolean): Promise<string | undefined> => {
+      const before = backend.seen.length;
+      if (tls) {
+        const r = await httpsGet(
+          port,
+          '/x',
+          {
+            servername: 'reviews.default.svc.cluster.local',
+            ca: CA.cert,
+            key: sleep.key,
+            cert: sleep.cert,
+          },
+          { 'x-forwarded-client-cert': incoming },
+        );
+        assert.equal(r.status, 200);
+      } else {
+        const res = await fetch(`http://127.0.0.1:${port}/x`, {
+          headers: { 'x-forwarded-client-cert': incoming },
+        });
+        assert.equal(res.status, 200);
+        await res.text();
+      }
+      assert.equal(backend.seen.length, before + 1);
+      const v = backend.seen[before]?.headers['x-forwarded-client-cert'];
+      return Array.isArray(v) ? v.join(',') : v;
+    };
+
+    // Istio's sidecar inbound: APPEND_FORWARD with Subject, DNS and URI.
+    let ports = await configure({
+      forwardClientCertDetails: 'APPEND_FORWARD',
+      setCurrentClientCertDetails: { subject: true, dns: true, uri: true },
+    });
+    const subject = rfc2253(peer.subject);
+    assert.equal(
+      await send(ports.mtls, true),
+      `${incoming},By=${REVIEWS_ID};Hash=${hash};Subject="${subject}";URI=${SLEEP_ID}`,
+    );
+    assert.equal(await send(ports.plain, false), undefined, 'not mutual TLS: removed');
+
+    // Istio's gateways: SANITIZE_SET with Subject, Cert, DNS and URI.
+    ports = await configure({
+      forwardClientCertDetails: 'SANITIZE_SET',
+      setCurrentClientCertDetails: { subject: true, cert: true, dns: true, uri: true },
+    });
+    const set = (await send(ports.mtls, true)) ?? '';
+    assert.ok(set?.startsWith(`By=${REVIEWS_ID};Hash=${hash};Subject="`), set);
+    assert.ok(!set.includes('upstream.example'), 'the incoming header is replaced');
+    const cert = /Cert="([^"]*)"/.exec(set)?.[1];
+    assert.equal(decodeURIComponent(cert ?? ''), peer.toString());
+
+    // The default, SANITIZE, and the forwarding modes.
+    ports = await configure({});
+    assert.equal(await send(ports.mtls, true), undefined);
+    ports = await configure({ forwardClientCertDetails: 'FORWARD_ONLY' });
+    assert.equal(await send(ports.mtls, true), incoming);
+    assert.equal(await send(ports.plain, false), undefined);
+    ports = await configure({ forwardClientCertDetails: 'ALWAYS_FORWARD_ONLY' });
+    assert.equal(await send(ports.plain, false), incoming);
+  } finally {
+    await h.close();
+    await backend.close();
+  }
+});
+
+test('xfcc: applyXfcc per mode; subjects in RFC 2253 order with escapes', () => {
+  const cfg = (mode: string) => xfccConfig({ forwardClientCertDetails: mode } as never);
+  const run = (mode: string, element: string | undefined, cur?: string) => {
+    const h: Record<string, string | undefined> = cur ? { 'x-forwarded-client-cert': cur } : {};
+    applyXfcc(h, cfg(mode), element);
+    return h['x-forwarded-client-cert'];
+  };
+  assert.equal(run('SANITIZE', 'E', 'C'), undefined);
+  assert.equal(run('FORWARD_ONLY', 'E', 'C'), 'C');
+  assert.equal(run('FORWARD_ONLY', undefined, 'C'), undefined);
+  assert.equal(run('APPEND_FORWARD', 'E', 'C'), 'C,E');
+  assert.equal(run('APPEND_FORWARD', 'E'), 'E');
+  assert.equal(run('APPEND_FORWARD', undefined, 'C'), undefined);
+  assert.equal(run('SANITIZE_SET', 'E', 'C'), 'E');
+  assert.equal(run('ALWAYS_FORWARD_ONLY', undefined, 'C'), 'C');
+  assert.equal(xfccConfig({} as never).mode, 'SANITIZE');
+  assert.equal(rfc2253('C=US\nO=Acme, Inc.\nCN=test'), 'CN=test,O=Acme\\, Inc.,C=US');
+});
