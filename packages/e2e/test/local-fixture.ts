@@ -110,7 +110,11 @@ export function eventually<T>(
 /** A running local mesh (`trellis up`) in a temporary state directory. */
 export interface LocalMesh {
   readonly dir: string;
-  readonly ingress: { readonly httpPort: number; readonly tcpPort: number };
+  readonly ingress: {
+    readonly httpPort: number;
+    readonly httpsPort: number;
+    readonly tcpPort: number;
+  };
   /** `trellis status -o json`. */
   status(): Promise<StatusJson>;
   /** `trellis down`, then the temporary directory is removed. */
@@ -154,7 +158,11 @@ export async function startLocalMesh(upFlags: readonly string[] = []): Promise<L
   );
   return {
     dir,
-    ingress: { httpPort: info.ingress.httpPort, tcpPort: info.ingress.tcpPort },
+    ingress: {
+      httpPort: info.ingress.httpPort,
+      httpsPort: info.ingress.httpsPort,
+      tcpPort: info.ingress.tcpPort,
+    },
     status: async () => JSON.parse(await mustTrellis(dir, 'status', '-o', 'json')) as StatusJson,
     down: async () => {
       const r = await trellis(dir, 'down');

@@ -1,12 +1,15 @@
 // Istio's traffic-management tasks, reproduced on the local runtime with real processes and the
 // real Istio YAML from ../shared/istio-samples (issue 6): fault injection (a 7 s delay and an
 // abort for user jason), request timeouts, mirroring, and circuit breaking with a load
-// generator. Requests enter through the ingress gateway (bookinfo) or leave the `sleep`
-// workload through its sidecar (httpbin), as in Istio's tasks.
+// generator; and the Secure Gateways task (httpbin over HTTPS with a credentialName Secret).
+// Requests enter through the ingress gateway (bookinfo) or leave the `sleep` workload through its
+// sidecar (httpbin), as in Istio's tasks.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { request as httpsRequest } from 'node:https';
+import { createCa } from '@trellis/testing';
 import { join } from 'node:path';
 import {
   ISTIO,
@@ -341,5 +344,89 @@ spec:
         ? true
         : undefined;
     });
+  });
+  test('secure gateways: httpbin over HTTPS with a credentialName Secret (SIMPLE TLS)', async () => {
+    // Istio's task: a certificate for httpbin.example.com in a kubernetes.io/tls Secret beside the
+    // ingress gateway, a Gateway with an HTTPS server on 443, a VirtualService to httpbin.
+    const ca = createCa({ commonName: 'example.com root' });
+    const leaf = ca.issue({ commonName: 'httpbin.example.com', dnsNames: ['httpbin.example.com'] });
+    const b64 = (t: string) => Buffer.from(t).toString('base64');
+    await applyYaml(
+      mesh.dir,
+      'secure-gateway',
+      `apiVersion: v1
+kind: Secret
+metadata:
+  name: httpbin-credential
+  namespace: istio-system
+type: kubernetes.io/tls
+data:
+  tls.crt: ${b64(leaf.chain)}
+  tls.key: ${b64(leaf.key)}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: mygateway
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port:
+      number: 443
+      name: https
+      protocol: HTTPS
+    tls:
+      mode: SIMPLE
+      credentialName: httpbin-credential
+    hosts:
+    - httpbin.example.com
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: httpbin-secure
+spec:
+  hosts:
+  - httpbin.example.com
+  gateways:
+  - mygateway
+  http:
+  - match:
+    - uri:
+        prefix: /status
+    route:
+    - destination:
+        port:
+          number: 8000
+        host: httpbin
+`,
+    );
+    const get = (path: string): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = httpsRequest(
+          {
+            host: '127.0.0.1',
+            port: mesh.ingress.httpsPort,
+            path,
+            servername: 'httpbin.example.com',
+            headers: { host: 'httpbin.example.com' },
+            ca: ca.cert,
+            agent: false,
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    // `curl -v -HHost:httpbin.example.com --cacert example.com.crt https://httpbin.example.com/status/418`
+    await eventually(
+      'HTTPS through the ingress gateway',
+      async () => ((await get('/status/418').catch(() => 0)) === 418 ? true : undefined),
+      60_000,
+    );
   });
 });
