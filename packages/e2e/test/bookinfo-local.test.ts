@@ -17,6 +17,7 @@ import {
   eventually,
   http,
   mustTrellis,
+  trellis,
   startLocalMesh,
   type LocalMesh,
   type Reply,
@@ -113,8 +114,14 @@ function bookinfoSuite(capture: Capture): void {
     ]) {
       const line = status.split('\n').find((l) => l.includes(` ${w}-`));
       assert.ok(line, `${w} in:\n${status}`);
-      assert.match(line, /2\/2\s+Running/, line);
-      assert.match(line, /SYNCED/, line);
+      if (!/2\/2\s+Running/.test(line) || !/SYNCED/.test(line)) {
+        // Say why: the sidecar's and the app's last log lines.
+        const tail = async (c: string) =>
+          (await trellis(dir, 'logs', w, '-c', c, '--tail', '30')).stdout;
+        assert.fail(
+          `${line}\n--- proxy log:\n${await tail('proxy')}\n--- app log:\n${await tail('app')}`,
+        );
+      }
     }
   });
 

@@ -166,7 +166,9 @@ export async function startLocalMesh(upFlags: readonly string[] = []): Promise<L
     status: async () => JSON.parse(await mustTrellis(dir, 'status', '-o', 'json')) as StatusJson,
     down: async () => {
       const r = await trellis(dir, 'down');
-      rmSync(parent, { recursive: true, force: true });
+      // Debugging: TRELLIS_E2E_KEEP=1 keeps the state directory (pod logs) for a look afterwards.
+      if (process.env.TRELLIS_E2E_KEEP) process.stderr.write(`kept ${parent}\n`);
+      else rmSync(parent, { recursive: true, force: true });
       assert.equal(r.code, 0, r.stderr);
     },
   };
