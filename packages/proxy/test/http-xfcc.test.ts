@@ -32,8 +32,10 @@ test('xfcc: modes on mutual TLS and plaintext, with Istio sidecar and gateway de
       uris: [REVIEWS_ID],
       usages: ['server'],
     });
-    const hcm = (xfcc: Record<string, unknown>): AnyMessage =>
-      ({ ...routerHcm('backend', 'inbound'), ...xfcc });
+    const hcm = (xfcc: Record<string, unknown>): AnyMessage => ({
+      ...routerHcm('backend', 'inbound'),
+      ...xfcc,
+    });
     const configure = async (xfcc: Record<string, unknown>) => {
       await h.configure(
         [staticCluster('backend', backend.port)],
