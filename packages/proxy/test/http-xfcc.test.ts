@@ -113,7 +113,8 @@ test('xfcc: modes on mutual TLS and plaintext, with Istio sidecar and gateway de
       setCurrentClientCertDetails: { subject: true, cert: true, dns: true, uri: true },
     });
     const set = (await send(ports.mtls, true)) ?? '';
-    assert.ok(set?.startsWith(`By=${REVIEWS_ID};Hash=${hash};Subject="`), set);
+    assert.ok(set.startsWith(`By=${REVIEWS_ID};Hash=${hash};Cert="`), set);
+    assert.ok(set.endsWith(`;Subject="${subject}";URI=${SLEEP_ID}`), set);
     assert.ok(!set.includes('upstream.example'), 'the incoming header is replaced');
     const cert = /Cert="([^"]*)"/.exec(set)?.[1];
     assert.equal(decodeURIComponent(cert ?? ''), peer.toString());

@@ -6,9 +6,9 @@
 // - SANITIZE_SET: replaced by this hop's element, when mutual TLS;
 // - ALWAYS_FORWARD_ONLY: forwarded as received, whatever the connection.
 // Without a client certificate the first four remove the header. An element is
-// `By=<our URI SAN>;Hash=<SHA-256 of the client certificate>` followed by the details asked for:
-// `Subject="..."` (RFC 2253), `URI=...`, `DNS=...` (one pair per name), `Cert="..."` and
-// `Chain="..."` (URL-encoded PEM). Istio asks for APPEND_FORWARD with Subject, DNS and URI on
+// `By=<our URI SAN>;Hash=<SHA-256 of the client certificate>` followed by the details asked for,
+// in Envoy's order: `Cert="..."` and `Chain="..."` (URL-encoded PEM), `Subject="..."` (RFC 2253),
+// `URI=...`, `DNS=...` (one pair per name). Istio asks for APPEND_FORWARD with Subject, DNS and URI on
 // sidecars' inbound listeners, and SANITIZE_SET with Subject, Cert, DNS and URI on gateways.
 import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
@@ -49,13 +49,17 @@ export function clientCertElement(socket: TLSSocket, cfg: XfccConfig): string | 
   if (!peer) return undefined;
   const parts: string[] = [];
   const local = socket.getX509Certificate?.();
-  const by = local ? sans(local, 'URI')[0] : undefined;
-  if (by !== undefined) parts.push(`By=${quoteIfNeeded(by)}`);
+  if (local) for (const by of sans(local, 'URI')) parts.push(`By=${quoteIfNeeded(by)}`);
   parts.push(`Hash=${peer.fingerprint256.replaceAll(':', '').toLowerCase()}`);
-  if (cfg.subject) parts.push(`Subject="${escapeQuoted(rfc2253(peer.subject))}"`);
-  if (cfg.uri) for (const u of sans(peer, 'URI')) parts.push(`URI=${quoteIfNeeded(u)}`);
+  // Envoy's order: Cert, Chain, Subject, URI, DNS; Subject and URI appear even when empty.
   if (cfg.cert) parts.push(`Cert="${encodeURIComponent(peer.toString())}"`);
   if (cfg.chain) parts.push(`Chain="${encodeURIComponent(chainPem(peer))}"`);
+  if (cfg.subject) parts.push(`Subject="${escapeQuoted(rfc2253(peer.subject))}"`);
+  if (cfg.uri) {
+    const uris = sans(peer, 'URI');
+    if (uris.length === 0) parts.push('URI=');
+    for (const u of uris) parts.push(`URI=${quoteIfNeeded(u)}`);
+  }
   if (cfg.dns) for (const n of sans(peer, 'DNS')) parts.push(`DNS=${quoteIfNeeded(n)}`);
   return parts.join(';');
 }
