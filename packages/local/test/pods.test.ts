@@ -124,7 +124,7 @@ const trellis = (...args: string[]) =>
 
 test(
   'an injected Pod calls a mesh service through its sidecar, exits 0: Succeeded, sidecar gone',
-  { timeout: 60_000 },
+  { timeout: 120_000 },
   async () => {
     await put({
       apiVersion: 'v1',
@@ -145,7 +145,9 @@ test(
         restartPolicy: 'Never',
       }),
     );
-    const done = await finalPod('jobs', 'caller');
+    // Generous: with the whole suite running, the server and both sidecars can take many seconds
+    // to start; the caller retries for up to 45 s and exits at its first 200.
+    const done = await finalPod('jobs', 'caller', 90_000);
     const st = done.status as PodStatus;
     const app = st.containerStatuses.find((c) => c.name === 'caller');
     const proxy = st.containerStatuses.find((c) => c.name === 'istio-proxy');
