@@ -27,6 +27,7 @@
 //   node bench/proxy/run.mjs [--quick] [--duration 15] [--rounds 2] [--connections 64]
 //        [--rate 1000,250] [--proxy-cpu 0] [--load-cpu 1] [--peers nginx,trellis] [--profile]
 //        [--baseline DIR]
+// --rate '' skips the fixed-rate cases and --large-connections 0 the 1 MB case (quick A/B loops).
 // --baseline DIR adds a peer `baseline`: the same Trellis path run from another built checkout
 // (e.g. a copy of the tree before a change), so that an A/B comparison runs in the same minutes
 // on the same busy machine; the table then has a trellis/baseline column.
@@ -88,7 +89,10 @@ const opt = {
   rounds: Number(argv.rounds ?? (argv.quick ? 1 : 2)),
   connections: Number(argv.connections),
   largeConnections: Number(argv['large-connections']),
-  rates: argv.rate.split(',').map(Number),
+  rates: argv.rate
+    .split(',')
+    .filter((x) => x !== '')
+    .map(Number),
   rateConnections: Number(argv['rate-connections']),
   proxyCpu: argv['proxy-cpu'],
   loadCpu: argv['load-cpu'],
@@ -714,12 +718,14 @@ async function main() {
             fixedRate(p.port, opt.duration, rate),
           );
         }
-        console.error(
-          `round ${round_ + 1}: ${name}: 1 MB bodies (${opt.largeConnections} connections)`,
-        );
-        r.large = await measured(p.proxies, () =>
-          wrk(dir, p.port, TARGET_1M, opt.largeConnections, opt.duration),
-        );
+        if (opt.largeConnections > 0) {
+          console.error(
+            `round ${round_ + 1}: ${name}: 1 MB bodies (${opt.largeConnections} connections)`,
+          );
+          r.large = await measured(p.proxies, () =>
+            wrk(dir, p.port, TARGET_1M, opt.largeConnections, opt.duration),
+          );
+        }
         r.memory = {};
         for (const proc of p.proxies) {
           let rssKb = 0;
@@ -807,8 +813,8 @@ function summarize(result) {
       proxyCoreUtilAtSaturation: median(rs.map((r) => r.saturation.coreUtil[`cpu${opt.proxyCpu}`])),
       loadCoreUtilAtSaturation: median(rs.map((r) => r.saturation.coreUtil[`cpu${opt.loadCpu}`])),
       atRate,
-      largeMBps: median(rs.map((r) => r.large.mbPerS)),
-      largeErrors: rs.reduce((a, r) => a + r.large.errors, 0),
+      largeMBps: rs[0].large ? median(rs.map((r) => r.large.mbPerS)) : null,
+      largeErrors: rs.reduce((a, r) => a + (r.large?.errors ?? 0), 0),
       rssMbPerProxy: Object.fromEntries(proxies.map((p) => [p, rs.at(-1).memory[p].rssKb / 1024])),
       peakRssMbPerProxy: Object.fromEntries(
         proxies.map((p) => [p, rs.at(-1).memory[p].hwmKb / 1024]),
@@ -817,8 +823,8 @@ function summarize(result) {
   }
   if (s.trellis && s.nginx) {
     const mean = (o) => Object.values(o).reduce((a, b) => a + b, 0) / Object.values(o).length;
-    const t = s.trellis.atRate[opt.rates[0]];
-    const n = s.nginx.atRate[opt.rates[0]];
+    const t = s.trellis.atRate[opt.rates[0]] ?? {};
+    const n = s.nginx.atRate[opt.rates[0]] ?? {};
     s.ratios = {
       rps: ratio(s.trellis.rps, s.nginx.rps),
       addedP50: ratio(t.addedP50Ms, n.addedP50Ms),
@@ -831,8 +837,8 @@ function summarize(result) {
   }
   if (s.trellis && s.baseline) {
     const sum = (o) => Object.values(o).reduce((a, b) => a + b, 0);
-    const t = s.trellis.atRate[opt.rates[0]];
-    const b = s.baseline.atRate[opt.rates[0]];
+    const t = s.trellis.atRate[opt.rates[0]] ?? {};
+    const b = s.baseline.atRate[opt.rates[0]] ?? {};
     s.ratiosToBaseline = {
       rps: ratio(s.trellis.rps, s.baseline.rps),
       addedP50: ratio(t.addedP50Ms, b.addedP50Ms),
