@@ -62,15 +62,4 @@ export const RECURSIVE_FLAG: FlagSpec = {
   help: 'read directories given with -f recursively',
 };
 
-/** Resolves on the first SIGINT or SIGTERM (foreground verbs: control-plane, proxy). */
-export function untilSignal(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-}
+export { untilSignal } from './signals.js';

@@ -2,7 +2,8 @@
 import { setFlagsFromString } from 'node:v8';
 import { ControlPlane } from '@trellis/control-plane';
 import { UsageError, flagString } from '../args.js';
-import { untilSignal, type Command } from '../command.js';
+import type { Command } from '../command.js';
+import { untilSignal } from '../signals.js';
 
 function intFlag(
   v: string | undefined,

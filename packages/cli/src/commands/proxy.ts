@@ -10,7 +10,8 @@ import {
 } from '@trellis/proxy';
 import { InvalidError, errorMessage } from '@trellis/core';
 import { UsageError, flagString, flagStrings } from '../args.js';
-import { untilSignal, type Command } from '../command.js';
+import type { Command } from '../command.js';
+import { untilSignal } from '../signals.js';
 
 function port(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
