@@ -28,6 +28,8 @@
 //        [--rate 1000,250] [--proxy-cpu 0] [--load-cpu 1] [--peers nginx,trellis] [--profile]
 //        [--baseline DIR]
 // --rate '' skips the fixed-rate cases and --large-connections 0 the 1 MB case (quick A/B loops).
+// --peers may add `node-floor` (node-floor.mjs): two minimal Node.js forwarders on the same path,
+// the least any proxy on Node.js can cost (a floor for Trellis, not a real proxy).
 // --baseline DIR adds a peer `baseline`: the same Trellis path run from another built checkout
 // (e.g. a copy of the tree before a change), so that an A/B comparison runs in the same minutes
 // on the same busy machine; the table then has a trellis/baseline column.
@@ -51,6 +53,7 @@ const HERE = import.meta.dirname;
 const REPO = resolve(HERE, '../..');
 const TRELLIS = join(REPO, 'packages/cli/bin/trellis.js');
 const FIXED_RATE = join(HERE, 'fixed-rate.mjs');
+const NODE_FLOOR = join(HERE, 'node-floor.mjs');
 const { fetch } = globalThis;
 const CLK_TCK = 100; // USER_HZ (getconf CLK_TCK)
 // Service echo's port: a name in the routes; nothing binds it (the client reaches it through its
@@ -591,6 +594,8 @@ async function main() {
     baselineOutbound: await freePort(),
     nginxServer: await freePort(),
     nginxClient: await freePort(),
+    floorServer: await freePort(),
+    floorClient: await freePort(),
   };
   const startedAt = new Date().toISOString();
   const result = {
@@ -639,6 +644,27 @@ async function main() {
         ports.nginxClient,
       );
       peers.nginx = { port: ports.nginxClient, proxies: [client, server] };
+    }
+    if (opt.peers.includes('node-floor')) {
+      const hop = async (name, listen, upstream) => {
+        const proc = start(name, opt.proxyCpu, process.execPath, [
+          NODE_FLOOR,
+          '--listen',
+          String(listen),
+          '--upstream',
+          String(upstream),
+        ]);
+        await waitFor(
+          `${name} on :${listen}`,
+          () => proc.out.includes('node-floor on'),
+          10_000,
+          proc,
+        );
+        return proc;
+      };
+      const server = await hop('node-floor-server-side', ports.floorServer, ports.backend);
+      const client = await hop('node-floor-client-side', ports.floorClient, ports.floorServer);
+      peers['node-floor'] = { port: ports.floorClient, proxies: [client, server] };
     }
     for (const [peer, bin, inbound, outbound] of [
       ['trellis', TRELLIS, ports.trellisInbound, ports.trellisOutbound],
