@@ -39,7 +39,7 @@
 // on PATH; build the workspace first (npx tsc -b).
 import { Buffer } from 'node:buffer';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { cpus, hostname, release, tmpdir, totalmem } from 'node:os';
@@ -54,6 +54,8 @@ const REPO = resolve(HERE, '../..');
 const TRELLIS = join(REPO, 'packages/cli/bin/trellis.js');
 const FIXED_RATE = join(HERE, 'fixed-rate.mjs');
 const NODE_FLOOR = join(HERE, 'node-floor.mjs');
+// Extra node flags for the Trellis sidecars only (e.g. BENCH_PROXY_NODE_ARGS=--trace-gc).
+const PROXY_NODE_ARGS = (process.env.BENCH_PROXY_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const { fetch } = globalThis;
 const CLK_TCK = 100; // USER_HZ (getconf CLK_TCK)
 // Service echo's port: a name in the routes; nothing binds it (the client reaches it through its
@@ -148,6 +150,12 @@ function start(name, cpu, cmd, args, { env, cwd } = {}) {
   });
   const proc = { name, child, pid: child.pid, out: '', err: '', exited: false };
   child.stdout.on('data', (d) => (proc.out = (proc.out + d.toString()).slice(-20_000)));
+  // With BENCH_PROXY_NODE_ARGS (tracing flags), the sidecars' whole stdout goes to a file too.
+  if (PROXY_NODE_ARGS.length > 0 && name.startsWith('trellis-')) {
+    mkdirSync(argv.out, { recursive: true });
+    const log = createWriteStream(join(argv.out, `${name}-${process.pid}.log`));
+    child.stdout.pipe(log);
+  }
   child.stderr.on('data', (d) => (proc.err = (proc.err + d.toString()).slice(-20_000)));
   child.on('exit', (code, sig) => {
     proc.exited = true;
@@ -538,6 +546,7 @@ function startSidecar(name, xds, pod, labels, extra, bin = TRELLIS) {
     process.execPath,
     [
       ...prof,
+      ...PROXY_NODE_ARGS,
       bin,
       'proxy',
       'sidecar',
