@@ -150,11 +150,12 @@ function start(name, cpu, cmd, args, { env, cwd } = {}) {
   });
   const proc = { name, child, pid: child.pid, out: '', err: '', exited: false };
   child.stdout.on('data', (d) => (proc.out = (proc.out + d.toString()).slice(-20_000)));
-  // With BENCH_PROXY_NODE_ARGS (tracing flags), the sidecars' whole stdout goes to a file too.
+  // With BENCH_PROXY_NODE_ARGS (tracing flags), the sidecars' whole output goes to a file too.
   if (PROXY_NODE_ARGS.length > 0 && name.startsWith('trellis-')) {
     mkdirSync(argv.out, { recursive: true });
     const log = createWriteStream(join(argv.out, `${name}-${process.pid}.log`));
     child.stdout.pipe(log);
+    child.stderr.pipe(log);
   }
   child.stderr.on('data', (d) => (proc.err = (proc.err + d.toString()).slice(-20_000)));
   child.on('exit', (code, sig) => {
