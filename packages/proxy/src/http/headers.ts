@@ -116,14 +116,18 @@ const HOP_BY_HOP = [
  */
 export function removeHopByHop(map: HeaderMap): void {
   const conn = map.connection;
-  if (conn !== undefined) {
+  // `keep-alive` and `close` (nearly every request and response) name no other header.
+  if (conn !== undefined && conn !== 'keep-alive' && conn !== 'close') {
     for (const part of (typeof conn === 'string' ? conn : conn.join(',')).split(',')) {
       const name = part.trim().toLowerCase();
       if (name && name !== 'close' && name !== 'keep-alive' && !name.startsWith(':'))
         delete map[name];
     }
   }
-  for (const h of HOP_BY_HOP) if (map[h] !== undefined) delete map[h];
+  for (let i = 0; i < HOP_BY_HOP.length; i++) {
+    const h = HOP_BY_HOP[i] as string;
+    if (map[h] !== undefined) delete map[h];
+  }
   const te = map.te;
   if (te !== undefined) {
     const v = (typeof te === 'string' ? te : te.join(',')).toLowerCase();

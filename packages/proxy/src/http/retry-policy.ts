@@ -180,22 +180,34 @@ export function createRetryState(
   requestHeaders: HeaderMap,
 ): RetryState | undefined {
   const compiled = policy ? compileRetryPolicy(policy) : undefined;
-  let retryOn = compiled?.retryOn ?? 0;
   const hdrOn = header('x-envoy-retry-on');
   const hdrGrpcOn = header('x-envoy-retry-grpc-on');
+  const max = header('x-envoy-max-retries');
+  const hdrCodes = header('x-envoy-retriable-status-codes');
+  const hdrNames = header('x-envoy-retriable-header-names');
+  const headersSayNothing =
+    hdrOn === undefined &&
+    hdrGrpcOn === undefined &&
+    max === undefined &&
+    hdrCodes === undefined &&
+    hdrNames === undefined;
+  // The common case (a route policy, as Istio gives every route, and no x-envoy-retry-* headers):
+  // the compiled policy as it is, nothing parsed or copied per request.
+  if (headersSayNothing && (compiled === undefined || compiled.retryOn === 0)) return undefined;
+  let retryOn = compiled?.retryOn ?? 0;
   retryOn |= parseRetryOn(hdrOn, true, false) | parseRetryOn(hdrGrpcOn, false, true);
   if (retryOn === 0) return undefined;
   if (compiled && compiled.retriableRequestHeaders.length > 0) {
     if (!compiled.retriableRequestHeaders.some((m) => m(requestHeaders))) return undefined;
   }
+  if (headersSayNothing && compiled) return new RetryState(compiled);
   let numRetries = compiled?.numRetries ?? 1;
-  const max = header('x-envoy-max-retries');
   if (max !== undefined && /^\d+$/.test(max.trim())) numRetries = Number(max.trim());
   const codes = new Set(compiled?.retriableStatusCodes ?? []);
-  for (const c of (header('x-envoy-retriable-status-codes') ?? '').split(','))
+  for (const c of (hdrCodes ?? '').split(','))
     if (/^\d{3}$/.test(c.trim())) codes.add(Number(c.trim()));
   const retriableHeaders = [...(compiled?.retriableHeaders ?? [])];
-  for (const n of (header('x-envoy-retriable-header-names') ?? '').split(',')) {
+  for (const n of (hdrNames ?? '').split(',')) {
     const name = n.trim().toLowerCase();
     if (name !== '') retriableHeaders.push((m) => headerValue(m, name) !== undefined);
   }
@@ -218,7 +230,7 @@ export class RetryState {
   /** Retries left (num_retries, or x-envoy-max-retries). */
   retriesRemaining: number;
   /** Hosts tried so far (for previous_hosts). */
-  private readonly attempted = new Set<string>();
+  private attempted: Set<string> | undefined;
   /** Back-off step (Envoy's current_retry, from 1). */
   private backoffStep = 1;
   /** A retry was scheduled and holds one of the cluster's retry resources. */
@@ -336,7 +348,7 @@ export class RetryState {
 
   /** Notes a host an attempt went to. */
   onHostAttempted(host: LbHost): void {
-    this.attempted.add(host.id);
+    (this.attempted ??= new Set()).add(host.id);
   }
 
   /** The load balancer hint for a retry: avoid previous hosts (previous_hosts predicate). */
@@ -344,7 +356,7 @@ export class RetryState {
     if (!this.policy.previousHosts) return undefined;
     const attempted = this.attempted;
     return {
-      avoid: (h) => attempted.has(h.id),
+      avoid: (h) => attempted?.has(h.id) === true,
       hostSelectionRetryCount: this.policy.hostSelectionMaxAttempts,
     };
   }
