@@ -1,19 +1,13 @@
 // The HTTP connection manager (Envoy's `envoy.filters.network.http_connection_manager`) of one
 // filter chain: takes over accepted connections (`handleConnection`), picks the codec (HTTP/1.1
-// with node:http's llhttp in strict mode, HTTP/2 with node:http2: by codec_type, ALPN on TLS, or
-// the h2c connection preface), enforces the request limits (header size and count, versions,
+// with Trellis's own server codec, http1-server.ts, HTTP/2 with node:http2: by codec_type, ALPN on
+// TLS, or the h2c connection preface), enforces the request limits (header size and count, versions,
 // transfer codings, timeouts) with Envoy-like local replies, sanitizes request headers
 // (x-forwarded-for / -proto per use_remote_address and xff_num_trusted_hops, x-request-id,
 // x-envoy-* from external clients, hop-by-hop headers, path normalization) and hands each
 // request to the router (router.ts) with its StreamInfo.
 import { randomUUID } from 'node:crypto';
-import {
-  createServer as createHttpServer,
-  STATUS_CODES,
-  type IncomingMessage,
-  type Server as HttpServer,
-  type ServerResponse,
-} from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import {
   constants as h2constants,
   createServer as createH2Server,
@@ -35,7 +29,7 @@ import { newStreamInfo, RESPONSE_FLAGS, type StreamInfo } from '../stream-info.j
 import type { ClusterManagerApi, DestinationAddress } from '../upstream/api.js';
 import { parseHostPort } from '../upstream/cluster.js';
 import { durationMs } from '../duration.js';
-import { H1Downstream, H2Downstream, RawDownstream, type Downstream } from './downstream.js';
+import { H2Downstream, RawDownstream, type Downstream } from './downstream.js';
 import {
   addressIp,
   appendXff,
@@ -49,6 +43,14 @@ import {
   type HeaderMap,
 } from './headers.js';
 import { HcmStats } from './hcm-stats.js';
+import {
+  H1Downstream,
+  Http1ServerConnection,
+  type H1RequestHead,
+  type Http1RequestError,
+  type Http1ServerHandler,
+  type Http1ServerSettings,
+} from './http1-server.js';
 import { corsFilterConfig } from './cors.js';
 import { faultFilterConfig } from './fault.js';
 import { DETAILS } from './local-reply.js';
@@ -118,8 +120,8 @@ interface ConnState {
   readonly remote: string;
   readonly local: string;
   readonly localPort: number;
-  /** The stream in progress (HTTP/1.1), for codec errors that arrive mid-request. */
-  current: ActiveStream | undefined;
+  /** The HTTP/1.1 codec of the connection (once it serves HTTP/1.1). */
+  h1?: Http1ServerConnection<ConnState>;
   h2Streams: number;
   /** This hop's XFCC element (computed on first use; null: no client certificate). */
   xfcc?: string | null;
@@ -128,11 +130,11 @@ interface ConnState {
 type Codec = 'h1' | 'h2';
 
 /** One HttpConnectionManager configuration, serving any number of connections. */
-export class HttpConnectionManagerImpl {
+export class HttpConnectionManagerImpl implements Http1ServerHandler<ConnState> {
   readonly stats: HcmStats;
   private readonly cfg: HttpConnectionManager;
   private readonly routerConfig: RouterConfig;
-  private readonly h1: HttpServer;
+  private readonly h1Settings: Http1ServerSettings;
   private h2: Http2Server | undefined;
   private readonly conns = new Map<Socket, ConnState>();
   private readonly sessions = new Map<Http2Session, ConnState>();
@@ -231,41 +233,13 @@ export class HttpConnectionManagerImpl {
       onShadowDone: options.onShadowDone,
     };
 
-    const requestTimeoutMs = durationMs(c.requestTimeout) ?? 0;
-    const h1 = createHttpServer({
-      maxHeaderSize: this.maxHeaderBytes,
-      insecureHTTPParser: false,
-      requireHostHeader: false,
-      joinDuplicateHeaders: false,
-      requestTimeout: requestTimeoutMs > 0 ? Math.max(requestTimeoutMs, this.headersTimeoutMs) : 0,
-      headersTimeout: this.headersTimeoutMs,
-      keepAliveTimeout: this.idleTimeoutMs,
-      connectionsCheckingInterval: Math.min(
-        Math.max(Math.floor(this.headersTimeoutMs / 4), 50),
-        5000,
-      ),
-    });
-    // One more than the limit so that an excess is seen (Node silently drops the rest).
-    h1.maxHeadersCount = this.maxHeadersCount + 1;
-    h1.maxRequestsPerSocket = c.commonHttpProtocolOptions?.maxRequestsPerConnection ?? 0;
-    h1.on('request', (req: IncomingMessage, res: ServerResponse) =>
-      this.onH1Request(req, res, false),
-    );
-    h1.on('checkContinue', (req: IncomingMessage, res: ServerResponse) =>
-      this.onH1Request(req, res, true),
-    );
-    h1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
-      this.onH1Raw(req, socket, head, false),
-    );
-    h1.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) =>
-      this.onH1Raw(req, socket, head, true),
-    );
-    h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) =>
-      this.onClientError(err, socket),
-    );
-    // Starts Node's header/request timeout checks for connections handed over with 'connection'.
-    h1.emit('listening');
-    this.h1 = h1;
+    this.h1Settings = {
+      maxHeaderBytes: this.maxHeaderBytes,
+      headersTimeoutMs: this.headersTimeoutMs,
+      requestTimeoutMs: durationMs(c.requestTimeout) ?? 0,
+      idleTimeoutMs: this.idleTimeoutMs,
+      maxRequestsPerConnection: c.commonHttpProtocolOptions?.maxRequestsPerConnection ?? 0,
+    };
   }
 
   /** Connections currently served. */
@@ -284,7 +258,6 @@ export class HttpConnectionManagerImpl {
         conn.downstreamRemoteAddress ?? formatAddress(socket.remoteAddress, socket.remotePort),
       local: conn.downstreamLocalAddress ?? formatAddress(socket.localAddress, socket.localPort),
       localPort: socket.localPort ?? 0,
-      current: undefined,
       h2Streams: 0,
     };
     const s = this.stats;
@@ -305,12 +278,12 @@ export class HttpConnectionManagerImpl {
     });
     const codec = this.cfg.codecType ?? 'AUTO';
     const alpn = tls ? (socket as TLSSocket).alpnProtocol : undefined;
-    if (codec === 'HTTP2') this.serve(state, 'h2', true);
-    else if (codec === 'HTTP1') this.serve(state, 'h1', true);
+    if (codec === 'HTTP2') this.serve(state, 'h2');
+    else if (codec === 'HTTP1') this.serve(state, 'h1');
     // Envoy's AUTO: the protocol ALPN negotiated (`h2` or anything else: HTTP/1), else (no
     // ALPN, plaintext or TLS) the bytes: HTTP/2's connection preface or HTTP/1.
     else if (typeof alpn === 'string' && alpn !== '')
-      this.serve(state, alpn === 'h2' ? 'h2' : 'h1', true);
+      this.serve(state, alpn === 'h2' ? 'h2' : 'h1');
     else this.sniff(state);
   }
 
@@ -330,7 +303,7 @@ export class HttpConnectionManagerImpl {
       socket.removeListener('end', onEnd);
       socket.pause();
       socket.unshift(buf);
-      this.serve(state, isPrefix ? 'h2' : 'h1', false);
+      this.serve(state, isPrefix ? 'h2' : 'h1');
     };
     const onEnd = (): void => {
       clearTimeout(timer);
@@ -340,15 +313,15 @@ export class HttpConnectionManagerImpl {
     socket.once('end', onEnd);
   }
 
-  private serve(state: ConnState, codec: Codec, fresh: boolean): void {
+  private serve(state: ConnState, codec: Codec): void {
     const socket = state.socket;
     if (codec === 'h1') {
       this.stats.downstream_cx_http1_total.inc();
       this.stats.downstream_cx_http1_active.inc();
       socket.once('close', () => this.stats.downstream_cx_http1_active.dec());
-      this.h1.emit('connection', socket);
-      if (!fresh) socket.resume();
-      if (this.draining) this.h1.closeIdleConnections();
+      const h1 = new Http1ServerConnection(socket, this.h1Settings, this, state);
+      state.h1 = h1;
+      if (this.draining) h1.drain();
       return;
     }
     this.stats.downstream_cx_http2_total.inc();
@@ -413,39 +386,33 @@ export class HttpConnectionManagerImpl {
   // ---- HTTP/1.1 ----
 
   /** Envoy's checks of an HTTP/1 request head; the error reply, or undefined when it passes. */
-  private checkH1(req: IncomingMessage): { status: number; details: string } | undefined {
-    const v = req.httpVersion;
+  private checkH1(head: H1RequestHead): { status: number; details: string } | undefined {
+    const v = head.httpVersion;
     if (v === '1.0') {
       if (!this.acceptHttp10) return { status: 426, details: DETAILS.lowVersion };
     } else if (v === '0.9') return { status: 426, details: DETAILS.lowVersion };
     else if (v !== '1.1') return { status: 400, details: 'http1.codec_error' };
-    const raw = req.rawHeaders;
-    if (raw.length / 2 > this.maxHeadersCount)
+    if (head.headerCount > this.maxHeadersCount)
       return { status: 431, details: DETAILS.tooManyHeaders };
-    let hosts = 0;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i] as string;
-      if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
-      if (this.underscores === 'REJECT_REQUEST' && name.includes('_'))
-        return { status: 400, details: 'http1.unexpected_underscore' };
-    }
-    if (hosts > 1) return { status: 400, details: 'http1.codec_error' };
-    const te = req.headers['transfer-encoding'];
+    if (this.underscores === 'REJECT_REQUEST' && head.underscore)
+      return { status: 400, details: 'http1.unexpected_underscore' };
+    if (head.hostCount > 1) return { status: 400, details: 'http1.codec_error' };
+    const te = head.te;
     if (te !== undefined && te.trim().toLowerCase() !== 'chunked')
       return { status: 501, details: DETAILS.invalidTransferEncoding };
     return undefined;
   }
 
   private h1Headers(
-    req: IncomingMessage,
+    head: H1RequestHead,
     state: ConnState,
     isConnect: boolean,
   ):
     { headers: RequestHeaders; target?: DestinationAddress } | { status: number; details: string } {
-    const map = req.headers as HeaderMap;
+    const map = head.headers;
     let authority = headerValue(map, 'host');
     delete map.host;
-    let url = req.url ?? '/';
+    let url = head.url;
     let scheme = state.tls ? 'https' : 'http';
     let target: DestinationAddress | undefined;
     if (isConnect) {
@@ -469,40 +436,34 @@ export class HttpConnectionManagerImpl {
       this.stats.downstream_rq_non_relative_path.inc();
     }
     if (authority === undefined || authority === '') {
-      if (req.httpVersion === '1.0' && this.defaultHostForHttp10)
+      if (head.httpVersion === '1.0' && this.defaultHostForHttp10)
         authority = this.defaultHostForHttp10;
       else return { status: 400, details: DETAILS.missingHostHeader };
     }
     return {
-      headers: new RequestHeaders(map, req.method ?? 'GET', url, authority, scheme),
+      headers: new RequestHeaders(map, head.method, url, authority, scheme),
       ...(target ? { target } : {}),
     };
   }
 
-  private onH1Request(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
-    const state = this.conns.get(req.socket);
-    if (!state) {
-      res.destroy();
-      return;
-    }
-    if (this.draining) res.shouldKeepAlive = false;
-    const bad = this.checkH1(req);
-    const te = req.headers['transfer-encoding'];
-    const cl = req.headers['content-length'];
-    const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
-    const ds = new H1Downstream(req, res, hasBody);
+  /** Http1ServerHandler: a request head from the HTTP/1.1 codec. */
+  onRequest(conn: Http1ServerConnection<ConnState>, ds: H1Downstream): void {
+    const state = conn.context;
+    const head = ds.head;
+    const expectContinue = head.expectContinue;
+    const bad = this.checkH1(head);
     if (bad) {
-      this.rejectRequest(state, ds, req, bad.status, bad.details, expectContinue);
+      this.rejectRequest(state, ds, head, bad.status, bad.details, expectContinue);
       return;
     }
-    const parsed = this.h1Headers(req, state, false);
+    const parsed = this.h1Headers(head, state, false);
     if ('status' in parsed) {
-      this.rejectRequest(state, ds, req, parsed.status, parsed.details, expectContinue);
+      this.rejectRequest(state, ds, head, parsed.status, parsed.details, expectContinue);
       return;
     }
     if (expectContinue && !this.routerConfig.proxy100Continue) {
       // Envoy's default: answer 100 Continue here and do not forward `expect`.
-      res.writeContinue();
+      ds.sendContinue();
       delete parsed.headers.map.expect;
     }
     this.startStream(state, ds, parsed.headers, parsed.target, {
@@ -512,22 +473,25 @@ export class HttpConnectionManagerImpl {
     });
   }
 
-  /** An Upgrade (`connect` false) or CONNECT request: node:http gave up the socket. */
-  private onH1Raw(req: IncomingMessage, socket: Socket, head: Buffer, isConnect: boolean): void {
-    const state = this.conns.get(socket);
-    const ds = new RawDownstream(req, socket, head);
-    if (!state) {
-      socket.destroy();
-      return;
-    }
-    const bad = this.checkH1(req);
+  /** Http1ServerHandler: an Upgrade or CONNECT request; the codec gave up the socket. */
+  onUpgrade(conn: Http1ServerConnection<ConnState>, head: H1RequestHead, rest: Buffer): void {
+    const state = conn.context;
+    const socket = conn.socket;
+    const isConnect = head.method === 'CONNECT';
+    const ds = new RawDownstream(
+      head.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1',
+      head.method,
+      socket,
+      rest,
+    );
+    const bad = this.checkH1(head);
     if (bad) {
-      this.rejectRequest(state, ds, req, bad.status, bad.details, false);
+      this.rejectRequest(state, ds, head, bad.status, bad.details, false);
       return;
     }
-    const parsed = this.h1Headers(req, state, isConnect);
+    const parsed = this.h1Headers(head, state, isConnect);
     if ('status' in parsed) {
-      this.rejectRequest(state, ds, req, parsed.status, parsed.details, false);
+      this.rejectRequest(state, ds, head, parsed.status, parsed.details, false);
       return;
     }
     let upgrade: string | undefined;
@@ -548,16 +512,16 @@ export class HttpConnectionManagerImpl {
   private rejectRequest(
     state: ConnState,
     ds: Downstream,
-    req: IncomingMessage,
+    head: H1RequestHead,
     status: number,
     details: string,
     expectContinue: boolean,
   ): void {
     const headers = new RequestHeaders(
-      req.headers,
-      req.method ?? '',
-      req.url ?? '',
-      headerValue(req.headers, 'host') ?? '',
+      head.headers,
+      head.method,
+      head.url,
+      headerValue(head.headers, 'host') ?? '',
       state.tls ? 'https' : 'http',
     );
     const stream = this.newStream(state, ds, headers, undefined, {
@@ -569,7 +533,7 @@ export class HttpConnectionManagerImpl {
       stream.info.responseFlags.add(RESPONSE_FLAGS.DOWNSTREAM_PROTOCOL_ERROR);
       this.stats.downstream_cx_protocol_error.inc();
     }
-    if (ds instanceof H1Downstream) ds.res.shouldKeepAlive = false;
+    if (ds instanceof H1Downstream) ds.closeConnection();
     stream.localReply(
       status,
       status === 426 ? '' : (STATUS_CODES[status] ?? ''),
@@ -580,82 +544,34 @@ export class HttpConnectionManagerImpl {
     );
   }
 
-  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-    const state = this.conns.get(socket);
-    const code = err.code ?? '';
-    // The client going away (reset, or a socket no longer writable with no parse error) is a
-    // downstream connection termination (DC), not a protocol error: only codec errors are DPE.
-    if (isDisconnectError(code) || (!socket.writable && !isCodecErrorCode(code))) {
-      state?.current?.onDownstreamDisconnect();
-      socket.destroy();
-      return;
-    }
-    let status = 400;
-    let details = 'http1.codec_error';
-    const reason = (err as { reason?: string }).reason ?? err.message;
-    switch (code) {
-      case 'HPE_HEADER_OVERFLOW':
-        status = 431;
-        details = 'http1.headers_too_large';
-        break;
-      case 'ERR_HTTP_REQUEST_TIMEOUT':
-        status = 408;
-        details = DETAILS.requestHeadersTimeout;
-        this.stats.downstream_rq_header_timeout.inc();
-        break;
-      case 'HPE_INVALID_TRANSFER_ENCODING':
-        if (/content-length/i.test(reason))
-          details = 'http1.content_length_and_chunked_not_allowed';
-        else {
-          status = 501;
-          details = DETAILS.invalidTransferEncoding;
-        }
-        break;
-      case 'HPE_INVALID_CONTENT_LENGTH':
-        if (/transfer-encoding/i.test(reason))
-          details = 'http1.content_length_and_chunked_not_allowed';
-        else details = 'http1.invalid_content_length';
-        break;
-      case 'HPE_UNEXPECTED_CONTENT_LENGTH':
-        details = 'http1.content_length_not_allowed';
-        break;
-      case 'HPE_INVALID_HEADER_TOKEN':
-      case 'HPE_LF_EXPECTED':
-      case 'HPE_CR_EXPECTED':
-        details = 'http1.invalid_characters';
-        break;
-      case 'HPE_INVALID_METHOD':
-        details = 'http1.invalid_method';
-        break;
-      case 'HPE_INVALID_URL':
-        details = 'http1.invalid_url';
-        break;
-      case 'HPE_INVALID_CHUNK_SIZE':
-      case 'HPE_STRICT':
-        details = 'http1.invalid_chunk';
-        break;
-      default:
-        break;
-    }
-    if (status !== 408) this.stats.downstream_cx_protocol_error.inc();
-    const active = state?.current;
+  /**
+   * Http1ServerHandler: bytes the codec refuses (or request headers not received in time). Mid
+   * request, the stream ends with DPE; the error response is written when no response started.
+   */
+  onCodecError(
+    conn: Http1ServerConnection<ConnState>,
+    ds: H1Downstream | undefined,
+    error: Http1RequestError,
+  ): void {
+    const state = conn.context;
+    const { status, details } = error;
+    if (status === 408) this.stats.downstream_rq_header_timeout.inc();
+    else this.stats.downstream_cx_protocol_error.inc();
+    const active = ds?.stream;
     let canReply = true;
-    if (active?.requestComplete) {
-      // A bad request pipelined behind a complete one: Envoy reads no further until the first
-      // response is done, so that one finishes and the error answer follows it.
-      this.recordCodecError(state, status, details);
-      active.ds.onComplete(() => this.writeCodecError(socket, status));
-      return;
-    }
-    if (active) {
-      canReply = active.onDownstreamProtocolError(status, details);
-    } else this.recordCodecError(state, status, details);
-    if (
-      canReply &&
-      !(socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent
-    )
-      this.writeCodecError(socket, status);
-    else socket.destroy();
+    if (active) canReply = active.onDownstreamProtocolError(status, details);
+    else this.recordCodecError(state, status, details);
+    if (canReply && ds?.responseStarted !== true) this.writeCodecError(conn.socket, status);
+    else conn.socket.destroy();
+  }
+
+  /** Http1ServerHandler: request_timeout expired before the whole request arrived (Envoy: 408). */
+  onRequestTimeout(_conn: Http1ServerConnection<ConnState>, ds: H1Downstream): void {
+    const stream = ds.stream;
+    if (!stream) return;
+    this.stats.downstream_rq_timeout.inc();
+    ds.closeConnection();
+    stream.localReply(408, 'request timeout', DETAILS.requestOverallTimeout);
   }
 
   /** A codec error outside any stream, for access logs (Envoy logs them as requests with DPE). */
@@ -798,14 +714,8 @@ export class HttpConnectionManagerImpl {
       expectContinue: opts.expectContinue,
     };
     const stream = new ActiveStream(this.routerConfig, ds, info, headers, sctx);
-    if (ds.protocol !== 'HTTP/2') {
-      state.current = stream;
-      const clear = (): void => {
-        if (state.current === stream) state.current = undefined;
-      };
-      ds.onComplete(clear);
-      ds.onAbort(clear);
-    }
+    // The codec's view of its request's stream (for codec errors and timeouts mid-request).
+    if (ds instanceof H1Downstream) ds.stream = stream;
     return stream;
   }
 
@@ -915,15 +825,10 @@ export class HttpConnectionManagerImpl {
   /** Stops keep-alive (HTTP/1.1 `connection: close`, HTTP/2 GOAWAY); in-flight requests finish. */
   drain(): void {
     this.draining = true;
-    this.h1.closeIdleConnections();
     for (const session of this.sessions.keys()) session.close();
-    for (const state of this.conns.values()) {
-      const ds = state.current?.ds;
-      if (!(ds instanceof H1Downstream)) continue;
-      // An HTTP/1.1 request in flight: its response closes the connection.
-      if (!ds.res.headersSent) ds.res.shouldKeepAlive = false;
-      else ds.onComplete(() => state.socket.end());
-    }
+    // HTTP/1.1: idle connections close now; a request in flight gets `connection: close` (or,
+    // when its response already started, the connection closes after it).
+    for (const state of this.conns.values()) state.h1?.drain();
   }
 
   /** Closes every connection now. */
@@ -931,9 +836,6 @@ export class HttpConnectionManagerImpl {
     this.draining = true;
     for (const session of this.sessions.keys()) session.destroy();
     for (const socket of this.conns.keys()) socket.destroy();
-    this.h1.close(() => {
-      /* not listening: only stops the connection checks */
-    });
   }
 }
 
@@ -946,9 +848,4 @@ const EMPTY_HEADERS = {
 /** Socket errors that mean the client went away (Envoy: DOWNSTREAM_CONNECTION_TERMINATION). */
 function isDisconnectError(code: string): boolean {
   return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED';
-}
-
-/** Errors from the HTTP/1 codec itself (llhttp parse errors, header/request timeouts). */
-function isCodecErrorCode(code: string): boolean {
-  return code.startsWith('HPE_') || code === 'ERR_HTTP_REQUEST_TIMEOUT';
 }

@@ -1,14 +1,8 @@
-// The downstream side of one request, whatever the codec: an HTTP/1.1 request/response pair
-// (node:http), an HTTP/2 stream (node:http2), or an HTTP/1.1 connection taken over for an
-// Upgrade or CONNECT (a raw socket on which the response head is written by hand). The router
-// speaks only this interface.
-import {
-  validateHeaderName,
-  validateHeaderValue,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type ServerResponse,
-} from 'node:http';
+// The downstream side of one request, whatever the codec: a request on an HTTP/1.1 connection
+// (Trellis's codec, http1-server.ts's H1Downstream), an HTTP/2 stream (node:http2), or an
+// HTTP/1.1 connection taken over for an Upgrade or CONNECT (a raw socket on which the response
+// head is written by hand). The router speaks only this interface.
+import { validateHeaderName, validateHeaderValue, type OutgoingHttpHeaders } from 'node:http';
 import { constants as h2c, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex, Readable, Writable } from 'node:stream';
@@ -42,89 +36,6 @@ export interface Downstream {
   onComplete(cb: () => void): void;
   /** The raw connection of an Upgrade / CONNECT (after the response head is written). */
   readonly tunnelSocket?: Duplex;
-}
-
-/** A request on an HTTP/1.1 connection served by node:http. */
-export class H1Downstream implements Downstream {
-  readonly protocol: DownstreamHttpProtocol;
-  readonly body: Readable | undefined;
-  aborted = false;
-  private finished = false;
-  private readonly abortCbs: (() => void)[] = [];
-  /** onComplete callbacks: one 'finish' listener for all of them (several per request). */
-  private completeCbs: (() => void)[] | undefined;
-
-  constructor(
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
-    hasBody: boolean,
-  ) {
-    this.protocol = req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1';
-    this.body = hasBody ? req : undefined;
-    res.once('close', () => {
-      if (!this.finished && !res.writableFinished) this.abort();
-    });
-    req.once('error', () => this.abort());
-  }
-
-  private abort(): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    for (const cb of this.abortCbs) cb();
-  }
-
-  get responseStarted(): boolean {
-    return this.res.headersSent;
-  }
-
-  get requestReceived(): boolean {
-    return this.req.complete;
-  }
-
-  get sink(): Writable {
-    return this.res;
-  }
-
-  respond(status: number, headers: HeaderMap, endStream: boolean): void {
-    this.res.writeHead(status, headers as OutgoingHttpHeaders);
-    if (endStream) this.finish();
-  }
-
-  finish(trailers?: HeaderMap): void {
-    if (this.finished) return;
-    this.finished = true;
-    if (trailers && this.res.chunkedEncoding) this.res.addTrailers(trailers);
-    this.res.end();
-  }
-
-  sendContinue(): void {
-    this.res.writeContinue();
-  }
-
-  reset(): void {
-    this.finished = true;
-    this.aborted = true;
-    this.res.destroy();
-    this.req.socket?.destroy();
-  }
-
-  onAbort(cb: () => void): void {
-    this.abortCbs.push(cb);
-  }
-
-  onComplete(cb: () => void): void {
-    if (this.completeCbs) {
-      this.completeCbs.push(cb);
-      return;
-    }
-    const cbs = [cb];
-    this.completeCbs = cbs;
-    this.res.once('finish', () => {
-      // As separate once('finish') listeners would: only those registered before the event.
-      const n = cbs.length;
-      for (let i = 0; i < n; i++) (cbs[i] as () => void)();
-    });
-  }
 }
 
 /** A request on an HTTP/2 stream. */
@@ -213,11 +124,10 @@ export class H2Downstream implements Downstream {
 }
 
 /**
- * An HTTP/1.1 Upgrade or CONNECT request: node:http hands the socket over, so the response head
+ * An HTTP/1.1 Upgrade or CONNECT request: the codec hands the socket over, so the response head
  * is written here. A response other than 101 / a CONNECT 200 closes the connection after its body.
  */
 export class RawDownstream implements Downstream {
-  readonly protocol: DownstreamHttpProtocol;
   readonly body: Readable | undefined = undefined;
   aborted = false;
   private started = false;
@@ -226,12 +136,12 @@ export class RawDownstream implements Downstream {
   private readonly abortCbs: (() => void)[] = [];
 
   constructor(
-    readonly req: IncomingMessage,
+    readonly protocol: DownstreamHttpProtocol,
+    readonly method: string,
     readonly socket: Socket,
     /** Bytes already read after the request head. */
     readonly head: Buffer,
   ) {
-    this.protocol = req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1';
     socket.on('error', () => this.abort());
     socket.once('close', () => {
       if (!this.finished) this.abort();
@@ -264,8 +174,7 @@ export class RawDownstream implements Downstream {
    */
   respond(status: number, headers: HeaderMap, endStream: boolean): void {
     this.started = true;
-    this.tunnel =
-      status === 101 || (this.req.method === 'CONNECT' && status >= 200 && status < 300);
+    this.tunnel = status === 101 || (this.method === 'CONNECT' && status >= 200 && status < 300);
     let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
     const h = headers;
     if (!this.tunnel) {
