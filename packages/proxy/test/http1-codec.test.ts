@@ -22,8 +22,7 @@ import {
   type ResponseParserHandler,
 } from '../src/upstream/http1-codec.js';
 import type { LbHost } from '../src/upstream/lb/types.js';
-import type { PoolContext } from '../src/upstream/pool-http1.js';
-import { CodecHttp1ConnectionPool as Http1ConnectionPool } from '../src/upstream/pool-http1-codec.js';
+import { Http1ConnectionPool, type PoolContext } from '../src/upstream/pool-http1.js';
 import { ResourceManager } from '../src/upstream/resource-manager.js';
 import { FakeStats } from './http-fixtures.js';
 

@@ -8,10 +8,37 @@ import {
   buildBootstrap,
   type BootstrapOptions,
 } from '@trellis/proxy';
+import { inspect } from 'node:util';
 import { InvalidError, errorMessage } from '@trellis/core';
 import { UsageError, flagString, flagStrings } from '../args.js';
 import type { Command } from '../command.js';
 import { untilSignal } from '../signals.js';
+import type { Io } from '../io.js';
+
+/** The exit code of a proxy that died of an exception nothing caught (EX_SOFTWARE). */
+export const PROXY_CRASH_EXIT_CODE = 70;
+
+/**
+ * Crashes loudly, as Envoy does: an exception nothing caught (or a rejection nothing handled)
+ * is logged with its stack, cause and fields, then the process exits with
+ * PROXY_CRASH_EXIT_CODE, so that its supervisor restarts it and the log says why. Installed once
+ * per process, by the proxy verb only.
+ */
+function exitOnUncaughtError(io: Io): void {
+  const die =
+    (what: string) =>
+    (err: unknown): void => {
+      try {
+        io.stderr(
+          `${new Date().toISOString()} error proxy crashed: ${what}: ${inspect(err, { depth: 6 })}\n`,
+        );
+      } finally {
+        process.exit(PROXY_CRASH_EXIT_CODE);
+      }
+    };
+  process.on('uncaughtException', die('uncaught exception'));
+  process.on('unhandledRejection', die('unhandled promise rejection'));
+}
 
 function port(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
@@ -142,6 +169,7 @@ export const proxyCommand: Command = {
     if (!Number.isInteger(drainTimeMs) || drainTimeMs < 0)
       throw new UsageError(`--drain-time must be milliseconds, not ${JSON.stringify(drain)}`);
     const accessLog = flagString(args, 'access-log');
+    exitOnUncaughtError(io);
     const proxy = await TrellisProxy.start({
       bootstrap,
       protocol: (flagString(args, 'xds') as 'delta' | 'sotw' | undefined) ?? 'delta',

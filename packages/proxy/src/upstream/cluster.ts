@@ -41,7 +41,6 @@ import {
   defaultRandom,
 } from './lb/index.js';
 import { Http1ConnectionPool, type PoolContext } from './pool-http1.js';
-import { CodecHttp1ConnectionPool } from './pool-http1-codec.js';
 import { Http2ConnectionPool } from './pool-http2.js';
 import { OutlierDetector, type OutlierSink } from './outlier-detection.js';
 import { ResourceManager } from './resource-manager.js';
@@ -555,7 +554,7 @@ export class ClusterImpl implements UpstreamCluster {
         outlier: this.outlierSink(host),
       };
       if (p !== 'http1') return new Http2ConnectionPool(ctx);
-      return HTTP1_CODEC ? new CodecHttp1ConnectionPool(ctx) : new Http1ConnectionPool(ctx);
+      return new Http1ConnectionPool(ctx);
     };
     if (transport.kind === 'tls' && st.mode === 'auto' && protocol === 'http1')
       return new AlpnAutoPool(make, open);
@@ -622,9 +621,3 @@ export function parseHostPort(v: string): { address: string; port: number } | un
   const port = Number(m[2]);
   return port > 0 && port < 65536 ? { address: m[1], port } : undefined;
 }
-
-/**
- * TRELLIS_UPSTREAM_HTTP1=codec: HTTP/1.1 upstream pools on Trellis's own codec
- * (pool-http1-codec.ts) instead of Node's http client. Opt-in until it has run longer.
- */
-const HTTP1_CODEC = process.env.TRELLIS_UPSTREAM_HTTP1 === 'codec';

@@ -1,8 +1,8 @@
-// The HTTP/1.1 connection pool of one cluster host: keep-alive connections reused one request at
-// a time (Node's http.Agent does the reuse; this subclass opens connections through the cluster,
-// with connect_timeout and stats, and applies Envoy's idle_timeout, max_requests_per_connection
-// and max_connection_duration). Requests go out with Node's HTTP client in strict parsing mode;
-// responses come back as IncomingMessages.
+// The HTTP/1.1 connection pool of one cluster host, on Trellis's own HTTP/1.1 client codec
+// (http1-codec.ts): keep-alive connections reused one request at a time (the most recently freed
+// first), one socket write per request head (with a small body), a strict incremental response
+// parser, connect_timeout and cx stats through the cluster, and Envoy's idle_timeout,
+// max_requests_per_connection and max_connection_duration.
 //
 // Circuit breaking (Envoy's ConnPoolImplBase): a request that finds no free connection is
 // pending (refused with `upstream_rq_pending_overflow` and reset reason `overflow` above
@@ -11,9 +11,15 @@
 // no connection at all always opens one, as Envoy does, so that it cannot starve); a request
 // above max_requests when it is about to be sent is refused the same way. Every stream reports
 // its outcome to the host's outlier detection monitor.
-import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+//
+// Failure containment: whatever the upstream sends (or how it closes) ends in a reset reported
+// through onReset or in a complete response, never in an exception: parse errors are caught
+// around the parser, socket errors are reported through 'close', and the streams handed to the
+// router (the request sink, the response body) never emit 'error'. PoolContext, RequestSlot and
+// reportResetToOutlier are shared with the HTTP/2 pool (pool-http2.ts).
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import {
   UpstreamConnectError,
   type HttpConnectionPool,
@@ -25,11 +31,19 @@ import {
 } from './api.js';
 import type { ClusterStats } from './cluster-stats.js';
 import type { UpstreamHttpSettings } from './http-protocol-options.js';
+import {
+  Http1ParseError,
+  Http1ResponseParser,
+  Http1SerializeError,
+  chunkHeader,
+  isChunkedCoding,
+  outgoingHeader,
+  serializeRequestHead,
+  usesBodyByDefault,
+  type ResponseParserHandler,
+} from './http1-codec.js';
 import type { LbHost } from './lb/types.js';
 import type { OutlierSink } from './outlier-detection.js';
-
-/** Envoy's default max_response_headers_kb (60 KiB). */
-const MAX_RESPONSE_HEADER_BYTES = 60 * 1024;
 
 /** What a pool needs from its cluster. */
 export interface PoolContext {
@@ -111,64 +125,183 @@ export class RequestSlot {
   }
 }
 
-interface ConnState {
-  requests: number;
-  idle: boolean;
-  expired: boolean;
-  maxDurationTimer?: NodeJS.Timeout;
+/** Bodies up to this size leave in one buffer with the head (larger ones: corked writes). */
+const COALESCE_BYTES = 16 * 1024;
+const CRLF = '\r\n';
+const LAST_CHUNK = '0\r\n\r\n';
+const EMPTY = Buffer.alloc(0);
+
+/** One upstream connection: its socket listeners last as long as it does. */
+class Http1Connection implements ResponseParserHandler {
+  readonly parser: Http1ResponseParser;
+  /** The request in progress (undefined while idle). */
+  stream: Http1Stream | undefined;
+  requests = 0;
+  idle = false;
+  expired = false;
+  /** Must not carry another request (connection: close, extra bytes, close-delimited body). */
+  noReuse = false;
+  /** The socket carries an upgraded tunnel (our listeners are gone). */
+  detached = false;
+  /** The socket is paused for a response body's backpressure. */
+  paused = false;
+  maxDurationTimer: NodeJS.Timeout | undefined;
+  /** localAddress, once known (null: the socket has none). */
+  private local: string | null | undefined;
+
+  constructor(
+    private readonly pool: Http1ConnectionPool,
+    readonly socket: Socket,
+  ) {
+    this.parser = new Http1ResponseParser(this);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('error', onSocketError);
+    socket.on('timeout', this.onTimeout);
+    socket.once('close', this.onClose);
+  }
+
+  /** `ip:port` of our end (upstream_local_address), worked out once per connection. */
+  get localAddress(): string | undefined {
+    if (this.local === undefined) {
+      const s = this.socket;
+      this.local = s.localAddress !== undefined ? `${s.localAddress}:${s.localPort}` : null;
+    }
+    return this.local ?? undefined;
+  }
+
+  /** Whether the connection can carry a new request (not closing, not half-closed). */
+  get usable(): boolean {
+    const s = this.socket;
+    return !s.destroyed && s.writable && !s.readableEnded;
+  }
+
+  private readonly onData = (data: Buffer): void => {
+    const stream = this.stream;
+    if (!stream) {
+      // Bytes on an idle connection answer nothing: never parse them as the next response.
+      this.socket.destroy();
+      return;
+    }
+    const parser = this.parser;
+    try {
+      parser.execute(data);
+    } catch (err) {
+      // Anything else is a bug in a callback: let it surface (the process logs it and exits).
+      if (!(err instanceof Http1ParseError)) throw err;
+      stream.onParseError();
+      this.socket.destroy();
+      return;
+    }
+    if (this.detached) return;
+    if (parser.rest !== undefined && this.stream === stream) {
+      // Bytes after the response (or before any request): a protocol violation.
+      parser.rest = undefined;
+      this.socket.destroy();
+    }
+  };
+
+  private readonly onEnd = (): void => {
+    const stream = this.stream;
+    if (stream && this.parser.closeDelimited) this.parser.finish();
+    else if (!stream) this.socket.destroy();
+    // Else the response is cut short: 'close' follows and resets the stream.
+  };
+
+  private readonly onTimeout = (): void => {
+    if (!this.idle) return;
+    this.pool.ctx.stats.upstream_cx_idle_timeout.inc();
+    this.socket.destroy();
+  };
+
+  private readonly onClose = (): void => {
+    if (this.maxDurationTimer) clearTimeout(this.maxDurationTimer);
+    this.pool.removeConnection(this);
+    const stream = this.stream;
+    this.stream = undefined;
+    if (stream && !this.detached) stream.onConnectionClosed();
+  };
+
+  // --- ResponseParserHandler (forwarded to the current stream) ---
+  onInformational(status: number): void {
+    this.stream?.onInformational(status);
+  }
+
+  onHead(status: number, headers: IncomingHttpHeaders, keepAlive: boolean, upgrade: boolean): void {
+    if (!keepAlive) this.noReuse = true;
+    if (upgrade) {
+      this.detach();
+      this.stream?.onUpgrade(status, headers, this.parser.rest ?? EMPTY);
+      return;
+    }
+    this.stream?.onResponseHead(status, headers);
+  }
+
+  onBody(chunk: Buffer): void {
+    this.stream?.onResponseBody(chunk);
+  }
+
+  onComplete(trailers: IncomingHttpHeaders | undefined, extra: boolean): void {
+    if (extra) this.noReuse = true;
+    this.stream?.onResponseComplete(trailers);
+  }
+
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket.resume();
+  }
+
+  /** The socket leaves the pool's listeners for an upgraded tunnel ('error' and 'close' stay). */
+  private detach(): void {
+    this.detached = true;
+    this.noReuse = true;
+    const socket = this.socket;
+    socket.pause();
+    socket.removeListener('data', this.onData);
+    socket.removeListener('end', this.onEnd);
+    socket.removeListener('timeout', this.onTimeout);
+  }
+
+  /** The stream's request and response are both complete. */
+  exchangeDone(): void {
+    this.stream = undefined;
+    this.resume();
+    if (this.noReuse || !this.pool.release(this)) this.socket.destroy();
+  }
 }
 
-class PoolAgent extends Agent {
-  constructor(private readonly pool: Http1ConnectionPool) {
-    super({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: Infinity, scheduling: 'lifo' });
-  }
-
-  override createConnection(
-    _options: unknown,
-    callback?: (err: Error | null, stream: Duplex) => void,
-  ): Duplex | null | undefined {
-    this.pool.openConnection().then(
-      (socket) => callback?.(null, socket),
-      (err: unknown) => callback?.(err as Error, undefined as unknown as Duplex),
-    );
-    return undefined;
-  }
-
-  override keepSocketAlive(socket: Duplex): boolean {
-    return this.pool.keepAlive(socket as Socket);
-  }
-
-  override reuseSocket(socket: Duplex, req: ClientRequest): void {
-    // The base class removes its free-socket error listener and refs the socket.
-    super.reuseSocket(socket, req);
-    this.pool.reuse(socket as Socket);
-  }
+function onSocketError(): void {
+  // Reported through 'close'.
 }
 
 export class Http1ConnectionPool implements HttpConnectionPool {
   readonly protocol = 'http1' as const;
-  private readonly agent: PoolAgent;
-  private readonly conns = new Map<Socket, ConnState>();
+  private readonly conns = new Set<Http1Connection>();
+  /** Idle connections, the most recently used last (LIFO reuse). */
+  private readonly free: Http1Connection[] = [];
   private draining = false;
   private closed = false;
-  private readonly agentName: string;
   /** Connections being opened. */
   private connecting = 0;
   /** Pending requests waiting for a connection (max_connections reached). */
   private readonly waiting: Http1Stream[] = [];
   private dispatchScheduled = false;
 
-  constructor(private readonly ctx: PoolContext) {
-    this.agent = new PoolAgent(this);
-    this.agentName = this.agent.getName({ host: ctx.host.address, port: ctx.host.port });
-  }
+  constructor(readonly ctx: PoolContext) {}
 
   get connectionCount(): number {
     return this.conns.size;
   }
 
-  /** @internal Opens and registers a connection (called by the agent). */
-  async openConnection(): Promise<Socket> {
+  /** @internal Opens and registers a connection. */
+  async openConnection(): Promise<Http1Connection> {
     this.connecting++;
     let socket: Socket;
     try {
@@ -177,55 +310,66 @@ export class Http1ConnectionPool implements HttpConnectionPool {
       this.connecting--;
       this.scheduleDispatch();
     }
-    const state: ConnState = { requests: 0, idle: false, expired: false };
-    this.conns.set(socket, state);
+    const conn = new Http1Connection(this, socket);
+    if (socket.destroyed) throw new UpstreamConnectError('connection closed');
+    this.conns.add(conn);
     this.ctx.stats.upstream_cx_http1_total.inc();
     const maxDuration = this.ctx.settings.maxConnectionDurationMs;
     if (maxDuration > 0) {
-      state.maxDurationTimer = setTimeout(() => {
-        state.expired = true;
+      conn.maxDurationTimer = setTimeout(() => {
+        conn.expired = true;
         this.ctx.stats.upstream_cx_max_duration_reached.inc();
-        if (state.idle) socket.destroy();
+        if (conn.idle) socket.destroy();
       }, maxDuration);
-      state.maxDurationTimer.unref();
+      conn.maxDurationTimer.unref();
     }
-    socket.on('timeout', () => {
-      if (state.idle) this.ctx.stats.upstream_cx_idle_timeout.inc();
-    });
-    socket.once('close', () => {
-      if (state.maxDurationTimer) clearTimeout(state.maxDurationTimer);
-      this.conns.delete(socket);
-      this.scheduleDispatch();
-    });
-    if (this.draining) state.expired = true;
-    return socket;
+    if (this.draining) conn.expired = true;
+    return conn;
   }
 
-  /** @internal Whether a connection whose request finished may be kept (agent's keepSocketAlive). */
-  keepAlive(socket: Socket): boolean {
-    const state = this.conns.get(socket);
-    if (!state || state.expired || this.draining) return false;
+  /** @internal A connection closed. */
+  removeConnection(conn: Http1Connection): void {
+    this.conns.delete(conn);
+    if (conn.idle) {
+      const i = this.free.lastIndexOf(conn);
+      if (i >= 0) this.free.splice(i, 1);
+    }
+    this.scheduleDispatch();
+  }
+
+  /** @internal Keeps a connection whose exchange finished, when allowed: false → close it. */
+  release(conn: Http1Connection): boolean {
+    if (conn.expired || this.draining || !conn.usable) return false;
     const max = this.ctx.settings.maxRequestsPerConnection;
-    if (max > 0 && state.requests >= max) {
+    if (max > 0 && conn.requests >= max) {
       this.ctx.stats.upstream_cx_max_requests.inc();
       return false;
     }
-    state.idle = true;
-    socket.setKeepAlive(true, 1000);
+    conn.idle = true;
+    const socket = conn.socket;
     socket.unref();
     const idle = this.ctx.settings.idleTimeoutMs;
-    socket.setTimeout(idle > 0 ? idle : 0);
-    // The agent puts the socket on its free list right after this returns.
+    if (idle > 0) socket.setTimeout(idle);
+    this.free.push(conn);
     this.scheduleDispatch();
     return true;
   }
 
-  /** @internal A kept connection is taken for a new request (agent's reuseSocket). */
-  reuse(socket: Socket): void {
-    const state = this.conns.get(socket);
-    if (state) state.idle = false;
-    socket.setTimeout(0);
-    socket.ref();
+  /**
+   * @internal Takes the most recently freed connection for a request, if any. A connection the
+   * peer is closing (FIN or error seen, 'close' not yet emitted) is never handed out.
+   */
+  takeFree(): Http1Connection | undefined {
+    let conn: Http1Connection | undefined;
+    while ((conn = this.free.pop())) {
+      conn.idle = false;
+      if (conn.usable) break;
+      conn.socket.destroy();
+    }
+    if (!conn) return undefined;
+    if (this.ctx.settings.idleTimeoutMs > 0) conn.socket.setTimeout(0);
+    conn.socket.ref();
+    return conn;
   }
 
   newStream(head: UpstreamRequestHead, cb: UpstreamStreamCallbacks): UpstreamStream {
@@ -284,30 +428,16 @@ export class Http1ConnectionPool implements HttpConnectionPool {
     return this.waiting.length;
   }
 
-  /** @internal */
-  countRequest(socket: Socket): void {
-    const state = this.conns.get(socket);
-    if (state) {
-      state.requests++;
-      state.idle = false;
-    }
-  }
-
   /** @internal Whether a free connection is waiting (the request will not be pending). */
   hasFreeConnection(): boolean {
-    return (this.agent.freeSockets[this.agentName]?.length ?? 0) > 0;
-  }
-
-  /** @internal */
-  get httpAgent(): Agent {
-    return this.agent;
+    return this.free.length > 0;
   }
 
   drain(): void {
     this.draining = true;
-    for (const [socket, state] of this.conns) {
-      state.expired = true;
-      if (state.idle) socket.destroy();
+    for (const conn of this.conns) {
+      conn.expired = true;
+      if (conn.idle) conn.socket.destroy();
     }
   }
 
@@ -316,19 +446,70 @@ export class Http1ConnectionPool implements HttpConnectionPool {
     this.closed = true;
     for (const s of this.waiting.splice(0))
       s.fail(new UpstreamConnectError('connection pool closed'));
-    this.agent.destroy();
-    for (const socket of this.conns.keys()) socket.destroy();
+    for (const conn of [...this.conns]) conn.socket.destroy();
+  }
+}
+
+/**
+ * The request body's sink handed to the router (frames the body onto the connection). Not
+ * auto-destroyed: finishing the request body must not abandon the exchange.
+ */
+class RequestSink extends Writable {
+  constructor(private readonly stream: Http1Stream) {
+    super({ autoDestroy: false });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.stream.writeBody(chunk, cb);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.stream.endBody();
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.stream.abortFromUser();
+    cb(err);
+  }
+}
+
+/** A response body: bytes are sliced from the socket's reads, with the socket's backpressure. */
+class ResponseBody extends Readable {
+  constructor(private readonly stream: Http1Stream) {
+    super();
+  }
+
+  override _read(): void {
+    this.stream.resumeBody();
+  }
+
+  override _destroy(_err: Error | null, cb: (err?: Error | null) => void): void {
+    this.stream.bodyDestroyed();
+    // Never an 'error' event: the router listens for none (a failed response is reported
+    // through onReset), and an unheard 'error' would take the process down.
+    cb(null);
   }
 }
 
 class Http1Stream implements UpstreamStream {
-  private req: ClientRequest | undefined;
-  private res: IncomingMessage | undefined;
+  private conn: Http1Connection | undefined;
   private readonly slot: RequestSlot;
   private localReset = false;
   private reported = false;
-  /** A 101 answered: the request ends when the tunnel's socket closes. */
-  private upgraded = false;
+  private dispatched = false;
+  /** The serialised head with the headers as given (framing and connection headers follow). */
+  private headText = '';
+  private headSent = false;
+  private chunked = false;
+  private requestDone = false;
+  private body: ResponseBody | undefined;
+  private responseComplete = false;
+  private responseTrailers: IncomingHttpHeaders | undefined;
+  /** The exchange is over for the connection (released, closed or upgraded). */
+  private exchangeEnded = false;
+  /** The request body's write waiting for the socket's 'drain' (called on teardown too). */
+  private drainWait: (() => void) | undefined;
 
   constructor(
     private readonly pool: Http1ConnectionPool,
@@ -346,152 +527,322 @@ class Http1Stream implements UpstreamStream {
 
   /** @internal Refused by a circuit breaker (the overflow counter is the caller's). */
   overflow(): void {
-    this.endPending();
-    this.finish();
-    queueMicrotask(() => this.report('overflow'));
+    this.slot.endPending();
+    this.slot.finish();
+    queueMicrotask(() => this.reportUnlessReset('overflow'));
   }
 
   /** @internal Fails before it was sent. */
   fail(err: UpstreamConnectError): void {
-    this.endPending();
-    this.finish();
-    queueMicrotask(() => this.onError(err));
+    this.slot.endPending();
+    this.slot.finish();
+    queueMicrotask(() => this.onConnectError(err));
   }
 
-  /** @internal Sends the request (a free connection, or a new one, through the agent). */
+  /** @internal Sends the request on a free connection, or a new one. */
   dispatch(): void {
     if (this.slot.done || this.localReset) return;
-    const { host } = this.ctx;
-    const head = this.head;
-    const cb = this.cb;
-    const pool = this.pool;
     if (!this.slot.tryStart()) {
       this.overflow();
       return;
     }
+    const head = this.head;
     const headers = head.headers;
     headers.host = head.authority;
     if (head.upgrade !== undefined) {
       headers.connection = 'upgrade';
       headers.upgrade = head.upgrade;
     }
-    let req: ClientRequest;
     try {
-      req = httpRequest({
-        agent: pool.httpAgent,
-        host: host.address,
-        port: host.port,
-        method: head.method,
-        path: head.path,
-        headers,
-        setHost: false,
-        insecureHTTPParser: false,
-        maxHeaderSize: MAX_RESPONSE_HEADER_BYTES,
-      });
-    } catch {
+      this.headText = serializeRequestHead(head.method, head.path, headers);
+    } catch (err) {
+      if (!(err instanceof Http1SerializeError)) throw err;
       // The request line or a header is not valid HTTP/1.1 (e.g. after a rewrite).
-      this.req = undefined;
-      this.endPending();
-      this.finish();
-      queueMicrotask(() => this.report('protocol_error'));
+      this.slot.endPending();
+      this.slot.finish();
+      queueMicrotask(() => this.reportUnlessReset('protocol_error'));
       return;
     }
-    this.req = req;
-    req.once('socket', (socket: Socket) => {
-      this.endPending();
-      pool.countRequest(socket);
-      if (this.slot.done) return;
-      this.ctx.outlier?.putResult('LOCAL_ORIGIN_CONNECT_SUCCESS');
-      cb.onReady(
-        req,
-        socket.localAddress !== undefined
-          ? `${socket.localAddress}:${socket.localPort}`
-          : undefined,
-      );
-    });
-    req.on('response', (res) => this.onResponse(res));
-    if (headers.expect !== undefined) req.on('continue', () => cb.onContinue?.());
-    if (head.upgrade !== undefined)
-      req.on('upgrade', (res: IncomingMessage, socket: Socket, upgradeHead: Buffer) => {
-        this.res = res;
-        this.upgraded = true;
-        this.endPending();
-        // The request lasts as long as its tunnel (Envoy keeps an upgraded stream active, and
-        // LEAST_REQUEST counts it on the host).
-        if (socket.destroyed) this.finish();
-        else socket.once('close', () => this.finish());
-        // The socket left the agent: it carries the tunnel now.
-        if (cb.onUpgrade) cb.onUpgrade(res.statusCode ?? 101, res.headers, socket, upgradeHead);
-        else socket.destroy();
-      });
-    req.on('error', (err: Error) => this.onError(err));
-    req.once('close', () => {
-      this.endPending();
-      if (!this.upgraded) this.finish();
-      if (!this.res && !this.reported && !this.localReset) this.report('connection_termination');
+    this.dispatched = true;
+    const conn = this.pool.takeFree();
+    if (conn) {
+      this.assign(conn);
+      return;
+    }
+    this.pool.openConnection().then(
+      (c) => this.assign(c),
+      (err: unknown) => this.onConnectError(err),
+    );
+  }
+
+  private assign(conn: Http1Connection): void {
+    this.slot.endPending();
+    if (this.localReset || this.slot.done) {
+      // Reset while the connection was being found: it is still clean.
+      if (!this.pool.release(conn)) conn.socket.destroy();
+      return;
+    }
+    conn.requests++;
+    this.conn = conn;
+    conn.stream = this;
+    const head = this.head;
+    conn.parser.start(head.method, head.upgrade !== undefined);
+    this.ctx.outlier?.putResult('LOCAL_ORIGIN_CONNECT_SUCCESS');
+    if (head.endStream) this.sendHead(false);
+    else if (head.headers.expect !== undefined) this.sendHead(true);
+    const local = conn.localAddress;
+    const sink = new RequestSink(this);
+    queueMicrotask(() => {
+      if (this.localReset || this.conn !== conn) return;
+      this.cb.onReady(sink, local);
     });
   }
 
-  private report(reason: UpstreamResetReason, transportFailure?: string): void {
-    if (this.reported) return;
+  /**
+   * Writes the head alone: `body` when a body of unknown length follows (chunked), else the
+   * request has none.
+   */
+  private sendHead(body: boolean): void {
+    const conn = this.conn;
+    if (!conn || this.headSent) return;
+    this.headSent = true;
+    const text = this.headText + this.framing(body ? -1 : 0);
+    if (!body) this.requestDone = true;
+    conn.socket.write(text, 'latin1');
+  }
+
+  /**
+   * The framing and connection headers and the head's final CRLF, for a body of `length` bytes
+   * (-1: unknown). Sets `chunked`.
+   */
+  private framing(length: number): string {
+    const headers = this.head.headers;
+    let extra = headers.connection === undefined ? 'connection: keep-alive\r\n' : '';
+    if (headers['content-length'] !== undefined) {
+      // As given.
+    } else if (headers['transfer-encoding'] !== undefined) {
+      this.chunked = isChunkedCoding(outgoingHeader(headers, 'transfer-encoding') ?? '');
+    } else if (length < 0) {
+      extra += 'transfer-encoding: chunked\r\n';
+      this.chunked = true;
+    } else if (usesBodyByDefault(this.head.method)) extra += `content-length: ${length}\r\n`;
+    return extra + CRLF;
+  }
+
+  /** @internal A body chunk from the router (the sink's _write). */
+  writeBody(chunk: Buffer, cb: (err?: Error | null) => void): void {
+    const conn = this.conn;
+    if (!conn || conn.socket.destroyed || this.requestDone || chunk.length === 0) {
+      cb();
+      return;
+    }
+    const socket = conn.socket;
+    let ok: boolean;
+    if (!this.headSent) {
+      this.headSent = true;
+      const text = this.headText + this.framing(-1);
+      const pre = this.chunked ? text + chunkHeader(chunk.length) : text;
+      if (chunk.length <= COALESCE_BYTES) {
+        const post = this.chunked ? 2 : 0;
+        const buf = Buffer.allocUnsafe(pre.length + chunk.length + post);
+        buf.write(pre, 0, 'latin1');
+        chunk.copy(buf, pre.length);
+        if (post) buf.write(CRLF, pre.length + chunk.length, 'latin1');
+        ok = socket.write(buf);
+      } else {
+        socket.cork();
+        socket.write(pre, 'latin1');
+        socket.write(chunk);
+        ok = this.chunked ? socket.write(CRLF, 'latin1') : true;
+        socket.uncork();
+        ok = ok && !socket.writableNeedDrain;
+      }
+    } else if (this.chunked) {
+      socket.cork();
+      socket.write(chunkHeader(chunk.length), 'latin1');
+      socket.write(chunk);
+      ok = socket.write(CRLF, 'latin1');
+      socket.uncork();
+      ok = ok && !socket.writableNeedDrain;
+    } else ok = socket.write(chunk);
+    if (ok) {
+      cb();
+      return;
+    }
+    // Backpressure: the next chunk waits for 'drain', or for the end of the exchange (a socket
+    // that closes never drains).
+    const done = (): void => {
+      if (this.drainWait !== done) return;
+      this.drainWait = undefined;
+      socket.removeListener('drain', done);
+      cb();
+    };
+    this.drainWait = done;
+    socket.once('drain', done);
+  }
+
+  /** @internal The router ended the body (the sink's _final). */
+  endBody(): void {
+    const conn = this.conn;
+    if (this.requestDone) return;
+    this.requestDone = true;
+    if (!conn || conn.socket.destroyed) return;
+    if (!this.headSent) {
+      this.headSent = true;
+      const text = this.headText + this.framing(0);
+      conn.socket.write(this.chunked ? text + LAST_CHUNK : text, 'latin1');
+    } else if (this.chunked) conn.socket.write(LAST_CHUNK, 'latin1');
+    if (this.responseComplete) this.endExchange();
+  }
+
+  /** @internal 1xx other than an upgrade's 101. */
+  onInformational(status: number): void {
+    if (status === 100 && this.head.headers.expect !== undefined) this.cb.onContinue?.();
+  }
+
+  /** @internal The final response's head. */
+  onResponseHead(status: number, headers: IncomingHttpHeaders): void {
+    const body = new ResponseBody(this);
+    this.body = body;
+    this.ctx.outlier?.putHttpResponseCode(status);
+    this.cb.onHeaders(status, headers, false, body);
+  }
+
+  /** @internal Body bytes. */
+  onResponseBody(chunk: Buffer): void {
+    const body = this.body;
+    if (!body || body.destroyed) return;
+    if (!body.push(chunk)) this.conn?.pause();
+  }
+
+  /** @internal The body asks for more. */
+  resumeBody(): void {
+    if (!this.responseComplete) this.conn?.resume();
+  }
+
+  /** @internal The response is complete. */
+  onResponseComplete(trailers: IncomingHttpHeaders | undefined): void {
+    this.responseComplete = true;
+    this.responseTrailers = trailers;
+    this.slot.finish();
+    const body = this.body;
+    if (body && !body.destroyed) body.push(null);
+    if (this.requestDone) this.endExchange();
+  }
+
+  private endExchange(): void {
+    if (this.exchangeEnded) return;
+    this.exchangeEnded = true;
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn && conn.stream === this) conn.exchangeDone();
+  }
+
+  /** @internal A 101 answering the upgrade: the socket carries the tunnel from now on. */
+  onUpgrade(status: number, headers: IncomingHttpHeaders, rest: Buffer): void {
+    const conn = this.conn;
+    if (!conn) return;
+    conn.stream = undefined;
+    this.conn = undefined;
+    this.exchangeEnded = true;
+    this.responseComplete = true;
+    this.releaseDrainWait();
+    const socket = conn.socket;
+    // The request lasts as long as its tunnel (Envoy keeps an upgraded stream active, and
+    // LEAST_REQUEST counts it on the host).
+    if (socket.destroyed) this.slot.finish();
+    else socket.once('close', () => this.slot.finish());
+    if (this.cb.onUpgrade) this.cb.onUpgrade(status, headers, socket, rest);
+    else socket.destroy();
+  }
+
+  /** @internal The response could not be parsed (the connection destroys its socket). */
+  onParseError(): void {
+    this.ctx.stats.upstream_cx_protocol_error.inc();
+    this.teardown();
+    this.reportUnlessReset('protocol_error');
+  }
+
+  /** @internal The connection closed while this stream used it. */
+  onConnectionClosed(): void {
+    this.conn = undefined;
+    this.releaseDrainWait();
+    if (this.responseComplete) return;
+    this.teardown();
+    this.reportUnlessReset('connection_termination');
+  }
+
+  private onConnectError(err: unknown): void {
+    this.slot.endPending();
+    this.slot.finish();
+    if (err instanceof UpstreamConnectError)
+      this.reportUnlessReset(
+        err.timedOut ? 'connection_timeout' : 'connection_failure',
+        err.reason,
+      );
+    else this.reportUnlessReset('connection_termination');
+  }
+
+  /** A request body write waiting for 'drain' completes (the exchange is over for the socket). */
+  private releaseDrainWait(): void {
+    this.drainWait?.();
+  }
+
+  /** Ends the stream's accounting and its response body (without an error event). */
+  private teardown(): void {
+    this.slot.endPending();
+    this.slot.finish();
+    this.exchangeEnded = true;
+    this.releaseDrainWait();
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn && conn.stream === this) {
+      conn.stream = undefined;
+      conn.parser.stopped = true;
+    }
+    const body = this.body;
+    if (body && !body.destroyed && !this.responseComplete) {
+      this.responseComplete = true;
+      body.destroy();
+    }
+  }
+
+  /** Reports the reset to the router (once), unless the router reset the stream itself. */
+  private reportUnlessReset(reason: UpstreamResetReason, transportFailure?: string): void {
+    if (this.reported || this.localReset) return;
     this.reported = true;
     reportResetToOutlier(this.ctx.outlier, reason);
     this.cb.onReset(reason, transportFailure);
   }
 
-  private endPending(): void {
-    this.slot.endPending();
+  /** @internal The router destroyed the sink: abandon the exchange unless it is over. */
+  abortFromUser(): void {
+    if (this.exchangeEnded) return;
+    this.reset();
   }
 
-  private finish(): void {
-    this.slot.finish();
+  /** @internal The response body was destroyed (after its end too: autoDestroy). */
+  bodyDestroyed(): void {
+    if (this.responseComplete || this.exchangeEnded) return;
+    this.reset();
   }
 
-  private onResponse(res: IncomingMessage): void {
-    this.res = res;
-    res.once('end', () => this.finish());
-    res.once('close', () => {
-      this.finish();
-      if (!res.complete && !this.localReset) this.report('connection_termination');
-    });
-    res.on('error', () => {
-      /* reported through 'close' */
-    });
-    const status = res.statusCode ?? 502;
-    this.ctx.outlier?.putHttpResponseCode(status);
-    this.cb.onHeaders(status, res.headers, false, res);
-  }
-
-  private onError(err: Error): void {
-    this.endPending();
-    this.finish();
-    if (this.localReset) return;
-    if (err instanceof UpstreamConnectError) {
-      this.report(err.timedOut ? 'connection_timeout' : 'connection_failure', err.reason);
-      return;
-    }
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    if (code.startsWith('HPE_')) {
-      this.ctx.stats.upstream_cx_protocol_error.inc();
-      this.report('protocol_error');
-    } else this.report('connection_termination');
-  }
-
-  trailers(): Record<string, string | string[] | undefined> | undefined {
-    const t = this.res?.trailers;
-    return t && Object.keys(t).length > 0 ? t : undefined;
+  trailers(): IncomingHttpHeaders | undefined {
+    return this.responseTrailers;
   }
 
   reset(): void {
     if (this.localReset) return;
     this.localReset = true;
     if (this.pool.removeWaiting(this)) {
-      this.endPending();
-      this.finish();
+      this.slot.endPending();
+      this.slot.finish();
       return;
     }
-    if (!this.res?.complete && this.req) this.ctx.stats.upstream_rq_tx_reset.inc();
-    this.req?.destroy();
-    this.res?.destroy();
+    if (!this.responseComplete && this.dispatched) this.ctx.stats.upstream_rq_tx_reset.inc();
+    if (this.exchangeEnded) return;
+    const conn = this.conn;
+    this.teardown();
+    conn?.socket.destroy();
   }
 }
