@@ -33,6 +33,7 @@ import { H2Downstream, RawDownstream, type Downstream } from './downstream.js';
 import {
   addressIp,
   appendXff,
+  dropHeader,
   formatAddress,
   headerValue,
   isGrpcContentType,
@@ -411,7 +412,7 @@ export class HttpConnectionManagerImpl implements Http1ServerHandler<ConnState> 
     { headers: RequestHeaders; target?: DestinationAddress } | { status: number; details: string } {
     const map = head.headers;
     let authority = headerValue(map, 'host');
-    delete map.host;
+    dropHeader(map, 'host');
     let url = head.url;
     let scheme = state.tls ? 'https' : 'http';
     let target: DestinationAddress | undefined;
@@ -785,7 +786,7 @@ export class HttpConnectionManagerImpl implements Http1ServerHandler<ConnState> 
       map['x-envoy-external-address'] = addressIp(clientAddress);
     }
     if (internal) map['x-envoy-internal'] = 'true';
-    else delete map['x-envoy-internal'];
+    else dropHeader(map, 'x-envoy-internal');
     // x-forwarded-proto: overwritten at the edge, else set when absent.
     const connProto = state.tls ? 'https' : 'http';
     if (

@@ -47,6 +47,7 @@ import { decideCors, type CorsFilterConfig } from './cors.js';
 import { appendSetCookies, generateHash, type HashCookie } from './hash-policy.js';
 import { mapTarget, type HeaderMutation } from './header-mutation.js';
 import {
+  dropHeader,
   formatAddress,
   headerValue,
   removeHopByHop,
@@ -591,7 +592,7 @@ export class ActiveStream {
       this.sctx.isGrpc,
     );
     const timeoutMs = this.timeouts.globalMs;
-    for (const name of ROUTER_CONTROL_HEADERS) if (h.map[name] !== undefined) delete h.map[name];
+    for (const name of ROUTER_CONTROL_HEADERS) dropHeader(h.map, name);
     this.rewriteGrpcTimeout =
       this.sctx.isGrpc &&
       action.grpcTimeoutHeaderMaxMs !== undefined &&

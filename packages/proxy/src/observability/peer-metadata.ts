@@ -263,8 +263,9 @@ export class PeerMetadataExchange {
   onInboundRequest(info: StreamInfo, headers: HeaderRecord): boolean {
     const id = first(headers[PEER_METADATA_ID_HEADER]);
     const value = first(headers[PEER_METADATA_HEADER]);
-    delete headers[PEER_METADATA_ID_HEADER];
-    delete headers[PEER_METADATA_HEADER];
+    // Set to undefined rather than deleted: keeps the header object fast (headers.ts dropHeader).
+    if (id !== undefined) headers[PEER_METADATA_ID_HEADER] = undefined;
+    if (value !== undefined) headers[PEER_METADATA_HEADER] = undefined;
     const peer = this.lookup(id, value);
     if (peer && !info.metadata.has(DOWNSTREAM_PEER_KEY))
       info.metadata.set(DOWNSTREAM_PEER_KEY, peer);
@@ -298,8 +299,9 @@ export class PeerMetadataExchange {
   onOutboundResponse(info: StreamInfo, headers: HeaderRecord): void {
     const id = first(headers[PEER_METADATA_ID_HEADER]);
     const value = first(headers[PEER_METADATA_HEADER]);
-    delete headers[PEER_METADATA_ID_HEADER];
-    delete headers[PEER_METADATA_HEADER];
+    // Set to undefined rather than deleted: keeps the header object fast (headers.ts dropHeader).
+    if (id !== undefined) headers[PEER_METADATA_ID_HEADER] = undefined;
+    if (value !== undefined) headers[PEER_METADATA_HEADER] = undefined;
     const peer = this.lookup(id, value);
     if (peer && !info.metadata.has(UPSTREAM_PEER_KEY)) info.metadata.set(UPSTREAM_PEER_KEY, peer);
   }
