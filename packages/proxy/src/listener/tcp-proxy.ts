@@ -180,6 +180,12 @@ const noop = (): void => {};
 /** Resets (RST) a TCP socket, or destroys a socket that cannot be reset (a pipe). */
 function resetSocket(s: Socket): void {
   if (s.destroyed) return;
+  // After end() the FIN is on its way: a plain destroy. (On Node 20, resetAndDestroy() after end()
+  // can leave the process spinning at 100% CPU when it later exits on its own.)
+  if (s.writableEnded) {
+    s.destroy();
+    return;
+  }
   try {
     s.resetAndDestroy();
   } catch {
