@@ -287,18 +287,21 @@ export class TrellisProxy {
         downstreamLocalAddress: `${conn.local.address}:${conn.local.port}`,
         requestedServerName: conn.requestedServerName,
         // The TLS peer's and our identities (io.istio.peer_principal / local_principal).
-        ...(conn.streamInfo.metadata.size > 0 ? { metadata: conn.streamInfo.metadata } : {}),
+        ...(conn.streamInfo.metadataSize > 0 ? { metadata: conn.streamInfo.metadata } : {}),
       });
     };
   }
 
   #httpComplete(info: StreamInfo, headers: StreamHeaders, loggers: readonly AccessLogger[]): void {
-    const ctx = new HttpLogContext(info, headers);
     try {
-      this.metrics.recordHttp(ctx);
+      // The metrics read the router's header view directly: no context object per request.
+      this.metrics.recordHttpStream(info, headers);
     } catch (e) {
       this.#log('error', 'recording metrics failed', { error: String(e) });
     }
+    // Access logs only when some are configured (none: no per-request work at all).
+    if (loggers.length === 0 && this.#extraLog === undefined) return;
+    const ctx = new HttpLogContext(info, headers);
     for (const l of loggers) l.log(ctx);
     this.#logStream(ctx);
   }
@@ -367,7 +370,11 @@ class InboundPeerExchange implements HttpStreamFilter {
   }
 
   onResponseHeaders(h: HeaderMap): void {
-    for (const [k, v] of this.peers.inboundResponseHeaders(this.hadMetadata)) h[k] = v;
+    const add = this.peers.inboundResponseHeaders(this.hadMetadata);
+    for (let i = 0; i < add.length; i++) {
+      const [k, v] = add[i] as readonly [string, string];
+      h[k] = v;
+    }
   }
 }
 
@@ -379,7 +386,11 @@ class OutboundPeerExchange implements HttpStreamFilter {
   ) {}
 
   onUpstreamRequestHeaders(h: RequestHeaders): void {
-    for (const [k, v] of this.peers.outboundRequestHeaders()) h.map[k] = v;
+    const add = this.peers.outboundRequestHeaders();
+    for (let i = 0; i < add.length; i++) {
+      const [k, v] = add[i] as readonly [string, string];
+      h.map[k] = v;
+    }
   }
 
   onUpstreamResponseHeaders(h: HeaderMap): void {

@@ -36,6 +36,77 @@ export const RESPONSE_FLAGS = {
 
 export type ResponseFlag = (typeof RESPONSE_FLAGS)[keyof typeof RESPONSE_FLAGS];
 
+/** Short names in Envoy's order (the order `%RESPONSE_FLAGS%` prints them); bit i is FLAG_ORDER[i]. */
+const FLAG_ORDER: readonly ResponseFlag[] = Object.values(RESPONSE_FLAGS);
+const FLAG_BIT = new Map<string, number>(FLAG_ORDER.map((f, i) => [f, 1 << i]));
+
+/**
+ * The response flags of one stream: a Set of short names with Set's API, stored as a bitmask (no
+ * allocation per stream). Iterates in Envoy's order (as `%RESPONSE_FLAGS%` prints them).
+ */
+export class ResponseFlagSet implements ReadonlySet<ResponseFlag> {
+  #bits = 0;
+
+  /** The flags as a bitmask (bit i: the i-th entry of RESPONSE_FLAGS), e.g. for cache keys. */
+  get bits(): number {
+    return this.#bits;
+  }
+
+  get size(): number {
+    let n = 0;
+    for (let b = this.#bits; b !== 0; b &= b - 1) n++;
+    return n;
+  }
+
+  add(flag: ResponseFlag): this {
+    this.#bits |= FLAG_BIT.get(flag) ?? 0;
+    return this;
+  }
+
+  has(flag: ResponseFlag): boolean {
+    const bit = FLAG_BIT.get(flag);
+    return bit !== undefined && (this.#bits & bit) !== 0;
+  }
+
+  delete(flag: ResponseFlag): boolean {
+    const had = this.has(flag);
+    if (had) this.#bits &= ~(FLAG_BIT.get(flag) as number);
+    return had;
+  }
+
+  clear(): void {
+    this.#bits = 0;
+  }
+
+  *values(): SetIterator<ResponseFlag> {
+    for (let i = 0, b = this.#bits; b !== 0; i++, b >>>= 1)
+      if ((b & 1) !== 0) yield FLAG_ORDER[i] as ResponseFlag;
+  }
+
+  keys(): SetIterator<ResponseFlag> {
+    return this.values();
+  }
+
+  *entries(): SetIterator<[ResponseFlag, ResponseFlag]> {
+    for (const f of this.values()) yield [f, f];
+  }
+
+  [Symbol.iterator](): SetIterator<ResponseFlag> {
+    return this.values();
+  }
+
+  forEach(
+    cb: (value: ResponseFlag, key: ResponseFlag, set: ReadonlySet<ResponseFlag>) => void,
+    thisArg?: unknown,
+  ): void {
+    for (const f of this.values()) cb.call(thisArg, f, f, this);
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'ResponseFlagSet';
+  }
+}
+
 /** One request (HTTP) or connection (TCP) as seen by the proxy. Mutable while it runs. */
 export interface StreamInfo {
   /** Wall-clock start, ms since the epoch. */
@@ -43,57 +114,139 @@ export interface StreamInfo {
   /** Monotonic start (performance.now()), for durations. */
   startMono: number;
   /** Set when the stream ends: total duration in ms. */
-  durationMs?: number;
+  durationMs?: number | undefined;
   protocol: 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2' | 'TCP';
   /** Listener that accepted it, and the filter chain chosen. */
   listenerName: string;
-  filterChainName?: string;
+  filterChainName?: string | undefined;
   /** 'inbound' | 'outbound' (the listener's traffic direction), for Istio's reporter. */
   direction: 'inbound' | 'outbound' | 'unspecified';
   downstreamRemoteAddress: string;
   downstreamLocalAddress: string;
   /** SNI the client sent, if TLS. */
-  requestedServerName?: string;
+  requestedServerName?: string | undefined;
   // HTTP only
-  method?: string;
+  method?: string | undefined;
   /** Path as received (`:path`), before rewrites. */
-  path?: string;
-  authority?: string;
-  scheme?: string;
-  userAgent?: string;
-  xForwardedFor?: string;
-  requestId?: string;
+  path?: string | undefined;
+  authority?: string | undefined;
+  scheme?: string | undefined;
+  userAgent?: string | undefined;
+  xForwardedFor?: string | undefined;
+  requestId?: string | undefined;
   /** The route's name, when one matched. */
-  routeName?: string;
+  routeName?: string | undefined;
   /** Final status sent downstream (0 when none was). */
   responseCode: number;
   /** Envoy's response code details, e.g. `route_not_found`, `via_upstream`. */
-  responseCodeDetails?: string;
-  grpcStatus?: number;
-  readonly responseFlags: Set<ResponseFlag>;
+  responseCodeDetails?: string | undefined;
+  grpcStatus?: number | undefined;
+  readonly responseFlags: ResponseFlagSet;
   /** Bytes of body (HTTP) or payload (TCP) received from / sent to downstream. */
   bytesReceived: number;
   bytesSent: number;
   // Upstream
-  upstreamCluster?: string;
+  upstreamCluster?: string | undefined;
   /** `ip:port` of the chosen upstream host. */
-  upstreamHost?: string;
-  upstreamLocalAddress?: string;
-  upstreamTransportFailureReason?: string;
+  upstreamHost?: string | undefined;
+  upstreamLocalAddress?: string | undefined;
+  upstreamTransportFailureReason?: string | undefined;
   /** Why the downstream TLS handshake failed (`%DOWNSTREAM_TRANSPORT_FAILURE_REASON%`). */
-  downstreamTransportFailureReason?: string;
+  downstreamTransportFailureReason?: string | undefined;
   /** Time from the request's start to the upstream response headers (x-envoy-upstream-service-time). */
-  upstreamServiceTimeMs?: number;
+  upstreamServiceTimeMs?: number | undefined;
   /** Attempts made upstream (1 without retries). */
   attemptCount: number;
-  connectionTerminationDetails?: string;
+  connectionTerminationDetails?: string | undefined;
   /**
    * Why the proxy closed the downstream connection itself (`%DOWNSTREAM_LOCAL_CLOSE_REASON%`),
    * e.g. `tcp_initializion_failure:3`, `tcp_session_idle_timeout` (added by the listener helper).
    */
-  downstreamLocalCloseReason?: string;
-  /** Free-form values for access-log operators (e.g. `%DYNAMIC_METADATA%`), by key. */
+  downstreamLocalCloseReason?: string | undefined;
+  /**
+   * Free-form values for access-log operators (e.g. `%DYNAMIC_METADATA%`), by key. Created on
+   * first access: readers that must not allocate use `metadataValue` / `metadataSize`.
+   */
   readonly metadata: Map<string, unknown>;
+  /** `metadata.get(key)` without creating the map. */
+  metadataValue(key: string): unknown;
+  /** `metadata.size` without creating the map. */
+  readonly metadataSize: number;
+}
+
+/**
+ * The StreamInfo implementation: every field initialised in the constructor (one object shape
+ * from creation to the end, so the access-log and metrics reads stay monomorphic), the metadata
+ * map created only when used.
+ */
+class StreamInfoImpl implements StreamInfo {
+  startTime: number;
+  startMono: number;
+  durationMs: number | undefined = undefined;
+  protocol: StreamInfo['protocol'];
+  listenerName: string;
+  filterChainName: string | undefined = undefined;
+  direction: StreamInfo['direction'];
+  downstreamRemoteAddress: string;
+  downstreamLocalAddress: string;
+  requestedServerName: string | undefined = undefined;
+  method: string | undefined = undefined;
+  path: string | undefined = undefined;
+  authority: string | undefined = undefined;
+  scheme: string | undefined = undefined;
+  userAgent: string | undefined = undefined;
+  xForwardedFor: string | undefined = undefined;
+  requestId: string | undefined = undefined;
+  routeName: string | undefined = undefined;
+  responseCode = 0;
+  responseCodeDetails: string | undefined = undefined;
+  grpcStatus: number | undefined = undefined;
+  readonly responseFlags = new ResponseFlagSet();
+  bytesReceived = 0;
+  bytesSent = 0;
+  upstreamCluster: string | undefined = undefined;
+  upstreamHost: string | undefined = undefined;
+  upstreamLocalAddress: string | undefined = undefined;
+  upstreamTransportFailureReason: string | undefined = undefined;
+  downstreamTransportFailureReason: string | undefined = undefined;
+  upstreamServiceTimeMs: number | undefined = undefined;
+  attemptCount = 0;
+  connectionTerminationDetails: string | undefined = undefined;
+  downstreamLocalCloseReason: string | undefined = undefined;
+  #metadata: Map<string, unknown> | undefined = undefined;
+
+  constructor(
+    init: Pick<
+      StreamInfo,
+      | 'protocol'
+      | 'listenerName'
+      | 'direction'
+      | 'downstreamRemoteAddress'
+      | 'downstreamLocalAddress'
+    >,
+    now: number,
+    mono: number,
+  ) {
+    this.startTime = now;
+    this.startMono = mono;
+    this.protocol = init.protocol;
+    this.listenerName = init.listenerName;
+    this.direction = init.direction;
+    this.downstreamRemoteAddress = init.downstreamRemoteAddress;
+    this.downstreamLocalAddress = init.downstreamLocalAddress;
+  }
+
+  get metadata(): Map<string, unknown> {
+    return (this.#metadata ??= new Map());
+  }
+
+  metadataValue(key: string): unknown {
+    return this.#metadata?.get(key);
+  }
+
+  get metadataSize(): number {
+    return this.#metadata?.size ?? 0;
+  }
 }
 
 export function newStreamInfo(
@@ -104,28 +257,25 @@ export function newStreamInfo(
   now: number = Date.now(),
   mono: number = performance.now(),
 ): StreamInfo {
-  // An explicit literal (not a spread of `init`): one object shape for every stream, which keeps
-  // the access-log and metrics reads monomorphic and the allocation cheap.
-  return {
-    protocol: init.protocol,
-    listenerName: init.listenerName,
-    direction: init.direction,
-    downstreamRemoteAddress: init.downstreamRemoteAddress,
-    downstreamLocalAddress: init.downstreamLocalAddress,
-    startTime: now,
-    startMono: mono,
-    responseCode: 0,
-    responseFlags: new Set(),
-    bytesReceived: 0,
-    bytesSent: 0,
-    attemptCount: 0,
-    metadata: new Map(),
-  };
+  return new StreamInfoImpl(init, now, mono);
 }
+
+/** `%RESPONSE_FLAGS%` strings by bitmask (few distinct combinations occur). */
+const formatted = new Map<number, string>([[0, '-']]);
 
 /** The flags as Envoy prints them in `%RESPONSE_FLAGS%`: comma-separated, `-` when none. */
 export function formatResponseFlags(flags: ReadonlySet<ResponseFlag>): string {
+  if (flags instanceof ResponseFlagSet) {
+    const bits = flags.bits;
+    let s = formatted.get(bits);
+    if (s === undefined) {
+      s = [...flags].join(',');
+      if (formatted.size >= 1024) formatted.clear();
+      formatted.set(bits, s);
+    }
+    return s;
+  }
   if (flags.size === 0) return '-';
-  const order = Object.values(RESPONSE_FLAGS) as string[];
+  const order = FLAG_ORDER as readonly string[];
   return [...flags].sort((a, b) => order.indexOf(a) - order.indexOf(b)).join(',');
 }

@@ -19,7 +19,13 @@ import {
   type AccessLogFormatter,
   type LogContext,
 } from '../src/observability/index.js';
-import { RESPONSE_FLAGS, newStreamInfo, type StreamInfo } from '../src/stream-info.js';
+import {
+  RESPONSE_FLAGS,
+  ResponseFlagSet,
+  formatResponseFlags,
+  newStreamInfo,
+  type StreamInfo,
+} from '../src/stream-info.js';
 
 const START = Date.UTC(2024, 4, 17, 9, 3, 7, 42);
 
@@ -232,6 +238,61 @@ describe('access log formats', () => {
     const j = jsonFormatter({ a: { b: '%NOPE%' } });
     assert.ok(!j.ok);
     assert.match(j.error, /^a\.b: Not supported field in StreamInfo: NOPE/);
+  });
+});
+
+describe('stream info', () => {
+  test('response flags: a Set of short names, printed in Envoy order', () => {
+    const f = new ResponseFlagSet();
+    assert.equal(f.size, 0);
+    assert.equal(formatResponseFlags(f), '-');
+    f.add(RESPONSE_FLAGS.UPSTREAM_RETRY_LIMIT_EXCEEDED).add(RESPONSE_FLAGS.NO_HEALTHY_UPSTREAM);
+    f.add(RESPONSE_FLAGS.UPSTREAM_RETRY_LIMIT_EXCEEDED);
+    f.add(RESPONSE_FLAGS.DOWNSTREAM_REMOTE_RESET);
+    assert.equal(f.size, 3);
+    assert.ok(f.has('UH') && f.has('URX') && f.has('DR') && !f.has('UF'));
+    assert.deepEqual([...f], ['UH', 'URX', 'DR']);
+    assert.deepEqual(
+      [...f.entries()],
+      [
+        ['UH', 'UH'],
+        ['URX', 'URX'],
+        ['DR', 'DR'],
+      ],
+    );
+    const seen: string[] = [];
+    f.forEach((v) => seen.push(v));
+    assert.deepEqual(seen, ['UH', 'URX', 'DR']);
+    assert.equal(formatResponseFlags(f), 'UH,URX,DR');
+    // The same as a plain Set of the same flags.
+    assert.equal(formatResponseFlags(new Set(['DR', 'URX', 'UH'] as const)), 'UH,URX,DR');
+    assert.equal(f.delete('URX'), true);
+    assert.equal(f.delete('URX'), false);
+    assert.equal(formatResponseFlags(f), 'UH,DR');
+    f.clear();
+    assert.equal(f.size, 0);
+    assert.equal(formatResponseFlags(f), '-');
+  });
+
+  test('one shape from creation; metadata created on first use', () => {
+    const a = httpInfo();
+    const b = newStreamInfo({
+      protocol: 'TCP',
+      listenerName: 'l',
+      direction: 'inbound',
+      downstreamRemoteAddress: '1.2.3.4:5',
+      downstreamLocalAddress: '1.2.3.4:6',
+    });
+    // Every field exists (undefined until set) on a fresh record as on a filled one.
+    assert.deepEqual(Object.keys(b), Object.keys(a));
+    assert.ok(Object.keys(b).includes('durationMs') && b.durationMs === undefined);
+    assert.equal(b.metadataSize, 0);
+    assert.equal(b.metadataValue('k'), undefined);
+    b.metadata.set('k', 1);
+    assert.equal(b.metadataSize, 1);
+    assert.equal(b.metadataValue('k'), 1);
+    assert.equal(b.metadata.get('k'), 1);
+    assert.deepEqual(Object.keys(b), Object.keys(a));
   });
 });
 

@@ -332,6 +332,144 @@ describe('Istio standard metrics', () => {
     );
   });
 
+  test('recorded series: every label input gives its own series, repeats land in the same one', () => {
+    const store = new StatsStore();
+    const svcMeta = (host: string, name?: string): Record<string, Record<string, unknown>> => ({
+      istio: {
+        services: [{ host, ...(name !== undefined ? { name } : {}), namespace: 'default' }],
+      },
+    });
+    const byName = new Map([['outbound|9080||ratings', svcMeta('ratings.default.svc', 'ratings')]]);
+    const m = new IstioMetrics(store, PRODUCTPAGE, { clusterMetadata: (c) => byName.get(c) });
+    const REVIEWS_V3 = { ...REVIEWS, appVersion: 'v3' };
+    const base = (): { i: StreamInfo; ctx: MetricsContext } => {
+      const i = info('outbound');
+      i.metadata.set(UPSTREAM_PEER_KEY, REVIEWS);
+      return { i, ctx: { ...logContext(i, { ':authority': 'reviews:9080' }) } };
+    };
+    type Variant = (v: { i: StreamInfo; ctx: MetricsContext }) => MetricsContext | void;
+    const variants: Record<string, Variant> = {
+      'direction (reporter)': ({ i }) => void (i.direction = 'inbound'),
+      'inbound peer': ({ i }) => {
+        i.direction = 'inbound';
+        i.metadata.set(DOWNSTREAM_PEER_KEY, PRODUCTPAGE);
+      },
+      'peer (metadata exchange)': ({ i }) => void i.metadata.set(UPSTREAM_PEER_KEY, REVIEWS_V3),
+      'peer (context)': ({ ctx }) => ({ ...ctx, peer: PRODUCTPAGE }),
+      'no peer': ({ i }) => void i.metadata.delete(UPSTREAM_PEER_KEY),
+      'peer from EDS metadata': ({ i, ctx }) => {
+        i.metadata.delete(UPSTREAM_PEER_KEY);
+        return {
+          ...ctx,
+          upstreamHostMetadata: { istio: { workload: 'reviews-v1;default;reviews;v1;Kubernetes' } },
+        };
+      },
+      ':authority': ({ i }) => ({ ...logContext(i, { ':authority': 'reviews:9081' }) }),
+      'host header': ({ i }) => ({ ...logContext(i, { host: 'reviews.default:9080' }) }),
+      'info.authority': ({ i }) => {
+        i.authority = 'details:9080';
+        return { info: i };
+      },
+      'route block_all': ({ i }) => void (i.routeName = 'block_all'),
+      'route allow_any': ({ i }) => void (i.routeName = 'allow_any'),
+      'special cluster': ({ i }) => void (i.upstreamCluster = 'InboundPassthroughClusterIpv4'),
+      'cluster service host': ({ ctx }) => ({
+        ...ctx,
+        upstreamClusterMetadata: svcMeta('reviews.default.svc.cluster.local'),
+      }),
+      'cluster service name': ({ ctx }) => ({
+        ...ctx,
+        upstreamClusterMetadata: svcMeta('reviews.default.svc.cluster.local', 'reviews-svc'),
+      }),
+      'cluster metadata by name': ({ i }) => void (i.upstreamCluster = 'outbound|9080||ratings'),
+      'peer principal (context)': ({ ctx }) => ({
+        ...ctx,
+        peerPrincipal: 'spiffe://cluster.local/ns/other/sa/reviews',
+      }),
+      'local principal (context)': ({ ctx }) => ({
+        ...ctx,
+        localPrincipal: 'spiffe://cluster.local/ns/default/sa/productpage',
+      }),
+      'peer principal (metadata)': ({ i }) =>
+        void i.metadata.set('io.istio.peer_principal', 'spiffe://cluster.local/ns/x/sa/reviews'),
+      'inbound mTLS': ({ i }) => {
+        i.direction = 'inbound';
+        i.metadata.set('io.istio.peer_principal', 'spiffe://cluster.local/ns/x/sa/reviews');
+        i.metadata.set('io.istio.local_principal', 'spiffe://cluster.local/ns/default/sa/pp');
+      },
+      'gRPC content type': ({ i }) => ({
+        ...logContext(i, { ':authority': 'reviews:9080', 'content-type': 'application/grpc' }),
+      }),
+      'gRPC status (trailer)': ({ i }) => ({
+        ...logContext(
+          i,
+          { ':authority': 'reviews:9080', 'content-type': 'application/grpc' },
+          {},
+          { 'grpc-status': '7' },
+        ),
+      }),
+      'gRPC status (header)': ({ i }) => ({
+        ...logContext(
+          i,
+          { ':authority': 'reviews:9080', 'content-type': 'application/grpc' },
+          { 'grpc-status': '3' },
+        ),
+      }),
+      'gRPC status (info)': ({ i }) => {
+        i.grpcStatus = 9;
+        return { info: i };
+      },
+      'response code': ({ i }) => void (i.responseCode = 404),
+      'response flag': ({ i }) => void i.responseFlags.add(RESPONSE_FLAGS.UPSTREAM_OVERFLOW),
+      'two response flags': ({ i }) => {
+        i.responseFlags.add(RESPONSE_FLAGS.UPSTREAM_OVERFLOW);
+        i.responseFlags.add(RESPONSE_FLAGS.NO_HEALTHY_UPSTREAM);
+      },
+    };
+
+    const expected = new Map<string, number>();
+    const seen = new Map<string, string>();
+    const record = (name: string, v?: Variant): void => {
+      const b = base();
+      const ctx = (v ? v(b) : undefined) ?? b.ctx;
+      const key = Object.values(m.labels(ctx, 'http')).join('|');
+      if (seen.has(key) && seen.get(key) !== name)
+        assert.fail(`${name} gives the same labels as ${seen.get(key)}`);
+      seen.set(key, name);
+      m.recordHttp(ctx);
+      expected.set(key, (expected.get(key) ?? 0) + 1);
+    };
+    // Alternate with the base request, so that each recording follows a different one.
+    for (const [name, v] of Object.entries(variants)) {
+      record('base');
+      record(name, v);
+      record(name, v);
+      record('base');
+    }
+    assert.equal(seen.size, Object.keys(variants).length + 1);
+    const recorded = new Map<string, number>();
+    for (const e of m.requestsTotal.entries())
+      recorded.set(e.tags.map(([, v]) => v).join('|'), (e.stat as { value: number }).value);
+    assert.deepEqual(recorded, expected);
+    for (const e of m.requestBytes.entries())
+      assert.equal(
+        (e.stat as { count: number }).count,
+        recorded.get(e.tags.map(([, v]) => v).join('|')),
+      );
+
+    // Without a duration there is no duration series (and the others are still counted).
+    const s2 = new StatsStore();
+    const m2 = new IstioMetrics(s2, PRODUCTPAGE);
+    const d = info('outbound');
+    d.durationMs = undefined;
+    m2.recordHttp(logContext(d));
+    assert.equal([...m2.requestDuration.entries()].length, 0);
+    assert.equal([...m2.requestsTotal.entries()].length, 1);
+    const d2 = info('outbound');
+    m2.recordHttp(logContext(d2));
+    assert.equal([...m2.requestDuration.entries()].length, 1);
+  });
+
   test('istio_build gauge', () => {
     const store = new StatsStore();
     new IstioMetrics(store, PRODUCTPAGE, { istioVersion: '1.24.0' });

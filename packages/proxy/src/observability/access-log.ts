@@ -196,7 +196,7 @@ function headerOperator(
 /** Reads a path of keys in a metadata value (`DYNAMIC_METADATA(ns:key:key)`). */
 function metadataPath(info: StreamInfo, path: readonly string[]): Value {
   if (path.length === 0) return undefined;
-  let v: unknown = info.metadata.get(path[0] as string);
+  let v: unknown = info.metadataValue(path[0] as string);
   for (const k of path.slice(1)) {
     if (typeof v !== 'object' || v === null) return undefined;
     v = (v as Record<string, unknown>)[k];

@@ -6,7 +6,7 @@
 // outbound listeners and `destination` on inbound ones.
 import type { Counter, Gauge, Histogram } from './stats-api.js';
 import { seriesKey, type StatsStore, type TaggedFamily } from './stats-store.js';
-import { formatResponseFlags } from '../stream-info.js';
+import { formatResponseFlags, type StreamInfo } from '../stream-info.js';
 import {
   DOWNSTREAM_PEER_KEY,
   UPSTREAM_PEER_KEY,
@@ -82,6 +82,9 @@ export interface MetricsContext extends LogContext {
   readonly localPrincipal?: string;
 }
 
+/** A MetricsContext without its StreamInfo (e.g. the HTTP layer's view of a finished stream). */
+export type MetricsSource = Omit<MetricsContext, 'info'>;
+
 export interface IstioMetricsOptions {
   /** Istio's `disable_host_header_fallback`: do not use the Host header as destination_service. */
   readonly disableHostHeaderFallback?: boolean;
@@ -113,18 +116,20 @@ function isWorkload(v: unknown): v is WorkloadMetadata {
 }
 
 /** Whether the request is gRPC (Envoy's Grpc::Common::isGrpcRequestHeaders). */
-function isGrpcRequest(ctx: LogContext): boolean {
-  const ct = ctx.requestHeader?.('content-type');
+function isGrpcRequest(info: StreamInfo, src: MetricsSource): boolean {
+  const ct = src.requestHeader?.('content-type');
   if (ct !== undefined) return ct === 'application/grpc' || ct.startsWith('application/grpc+');
-  return ctx.info.grpcStatus !== undefined;
+  return info.grpcStatus !== undefined;
 }
 
+const DIGITS = /^\d+$/;
+
 /** The gRPC status of a finished gRPC stream: trailers, then headers, then the HTTP status. */
-function grpcResponseStatus(ctx: LogContext): string {
-  const fromHeader = ctx.responseTrailer?.('grpc-status') ?? ctx.responseHeader?.('grpc-status');
-  if (fromHeader !== undefined && /^\d+$/.test(fromHeader)) return fromHeader;
-  if (ctx.info.grpcStatus !== undefined) return String(ctx.info.grpcStatus);
-  if (ctx.info.responseCode > 0) return String(httpToGrpcStatus(ctx.info.responseCode));
+function grpcResponseStatus(info: StreamInfo, src: MetricsSource): string {
+  const fromHeader = src.responseTrailer?.('grpc-status') ?? src.responseHeader?.('grpc-status');
+  if (fromHeader !== undefined && DIGITS.test(fromHeader)) return fromHeader;
+  if (info.grpcStatus !== undefined) return String(info.grpcStatus);
+  if (info.responseCode > 0) return String(httpToGrpcStatus(info.responseCode));
   return '';
 }
 
@@ -202,14 +207,22 @@ export class IstioMetrics {
 
   /** Records a finished HTTP request (call once, after the response ended or the stream reset). */
   recordHttp(ctx: MetricsContext): void {
-    const labels = this.labels(ctx, 'http');
-    const values = HTTP_LABELS.map((l) => labels[l]);
-    const key = seriesKey(values);
-    this.requestsTotal.getKeyed(key, values).inc();
-    const d = ctx.info.durationMs;
-    if (d !== undefined) this.requestDuration.getKeyed(key, values).record(Math.floor(d));
-    this.requestBytes.getKeyed(key, values).record(ctx.info.bytesReceived);
-    this.responseBytes.getKeyed(key, values).record(ctx.info.bytesSent);
+    this.recordHttpStream(ctx.info, ctx);
+  }
+
+  /**
+   * As `recordHttp`, with the StreamInfo and the rest of the context apart (no context object per
+   * request). The four series of a label set are resolved once and cached (see `#series`).
+   */
+  recordHttpStream(info: StreamInfo, src: MetricsSource): void {
+    const x = this.#scratch;
+    this.#inputs(info, src, 'http', x);
+    const s = this.#series(x);
+    s.total.inc();
+    const d = info.durationMs;
+    if (d !== undefined) s.duration().record(Math.floor(d));
+    s.requestBytes.record(info.bytesReceived);
+    s.responseBytes.record(info.bytesSent);
   }
 
   /**
@@ -223,23 +236,63 @@ export class IstioMetrics {
 
   /** The label values Istio would attach, by name (for tests and debugging). */
   labels(ctx: MetricsContext, protocol: 'http' | 'tcp'): IstioLabels {
-    const info = ctx.info;
+    const x = new LabelInputs();
+    this.#inputs(ctx.info, ctx, protocol, x);
+    return this.#labelsOf(x);
+  }
+
+  /** Reused for every request (recording is synchronous): no allocation on the common path. */
+  readonly #scratch = new LabelInputs();
+  /** Cached series by peer object (peers are cached and immutable), then by the other inputs. */
+  readonly #byPeer = new WeakMap<WorkloadMetadata, PeerSeries>();
+  readonly #noPeer = new PeerSeries();
+
+  /**
+   * The HTTP series of these label inputs. The inputs are a complete fingerprint of the labels
+   * (with the local workload and the options, fixed per instance): the peer by identity, the
+   * rest by value. The last series of a peer is compared field by field (no key string at all
+   * when a client repeats the same request); otherwise a short key of the inputs other than the
+   * peer finds it in that peer's bounded map.
+   */
+  #series(x: LabelInputs): HttpSeries {
+    const peer = x.peer;
+    let cache = peer === undefined ? this.#noPeer : this.#byPeer.get(peer);
+    if (cache === undefined) {
+      cache = new PeerSeries();
+      this.#byPeer.set(peer as WorkloadMetadata, cache);
+    }
+    const last = cache.last;
+    if (last !== undefined && last.inputs.sameAs(x)) return last;
+    const key = x.key();
+    let s = cache.byKey.get(key);
+    if (s === undefined) {
+      const labels = this.#labelsOf(x);
+      const values = HTTP_LABELS.map((l) => labels[l]);
+      s = new HttpSeries(this, x.copy(), values, seriesKey(values));
+      if (cache.byKey.size >= MAX_SERIES_PER_PEER) cache.byKey.clear();
+      cache.byKey.set(key, s);
+    }
+    cache.last = s;
+    return s;
+  }
+
+  /** What the labels depend on, from a finished stream and its context, into `out`. */
+  #inputs(info: StreamInfo, src: MetricsSource, protocol: 'http' | 'tcp', out: LabelInputs): void {
     const reporter: Reporter = info.direction === 'inbound' ? 'destination' : 'source';
-    const local = this.local;
 
     // The peer: metadata exchange, then (client side) the endpoint's istio.workload.
-    const stored = info.metadata.get(
+    const stored = info.metadataValue(
       reporter === 'destination' ? DOWNSTREAM_PEER_KEY : UPSTREAM_PEER_KEY,
     );
-    let peer: WorkloadMetadata | undefined = ctx.peer ?? (isWorkload(stored) ? stored : undefined);
-    if (!peer && reporter === 'source') peer = endpointWorkload(ctx.upstreamHostMetadata);
+    let peer: WorkloadMetadata | undefined = src.peer ?? (isWorkload(stored) ? stored : undefined);
+    if (!peer && reporter === 'source') peer = endpointWorkload(src.upstreamHostMetadata);
 
     // destination_service and destination_service_name.
     let serviceHost = '';
     let serviceHostName = '';
     if (this.hostFallback) {
       const host =
-        ctx.requestHeader?.(':authority') ?? ctx.requestHeader?.('host') ?? info.authority ?? '';
+        src.requestHeader?.(':authority') ?? src.requestHeader?.('host') ?? info.authority ?? '';
       serviceHost = host;
       serviceHostName = host;
     }
@@ -250,7 +303,7 @@ export class IstioMetrics {
     else {
       // The cluster's istio.services: HTTP contexts carry it, TCP ones are looked up by name.
       const clusterMeta =
-        ctx.upstreamClusterMetadata ??
+        src.upstreamClusterMetadata ??
         (cluster !== undefined ? this.clusterMetadata?.(cluster) : undefined);
       const services = clusterMeta?.istio?.services;
       const svc = Array.isArray(services) ? (services[0] as unknown) : undefined;
@@ -265,9 +318,24 @@ export class IstioMetrics {
       }
     }
 
-    // Principals and the connection security policy.
-    const peerSan = ctx.peerPrincipal ?? str(info.metadata.get('io.istio.peer_principal')) ?? '';
-    const localSan = ctx.localPrincipal ?? str(info.metadata.get('io.istio.local_principal')) ?? '';
+    const grpc = protocol === 'http' && isGrpcRequest(info, src);
+    out.reporter = reporter;
+    out.peer = peer;
+    out.serviceHost = serviceHost;
+    out.serviceHostName = serviceHostName;
+    out.peerSan = src.peerPrincipal ?? str(info.metadataValue(PEER_PRINCIPAL_KEY)) ?? '';
+    out.localSan = src.localPrincipal ?? str(info.metadataValue(LOCAL_PRINCIPAL_KEY)) ?? '';
+    out.protocol = protocol === 'tcp' ? 'tcp' : grpc ? 'grpc' : 'http';
+    out.responseCode = info.responseCode;
+    out.grpcStatus = grpc ? grpcResponseStatus(info, src) : '';
+    out.flags = info.responseFlags.bits;
+    out.flagsText = formatResponseFlags(info.responseFlags);
+  }
+
+  /** The labels of these inputs (a pure function of them, the local workload and the options). */
+  #labelsOf(x: LabelInputs): IstioLabels {
+    const { reporter, peer, serviceHost, serviceHostName, peerSan, localSan } = x;
+    const local = this.local;
     const peerNamespace =
       (peerSan !== '' ? principalNamespace(peerSan) : undefined) || peer?.namespace || '';
     const security =
@@ -277,12 +345,11 @@ export class IstioMetrics {
           : 'none'
         : 'unknown';
 
-    const grpc = protocol === 'http' && isGrpcRequest(ctx);
     const common = {
-      request_protocol: protocol === 'tcp' ? 'tcp' : grpc ? 'grpc' : 'http',
-      response_code: String(info.responseCode),
-      grpc_response_status: grpc ? grpcResponseStatus(ctx) : '',
-      response_flags: formatResponseFlags(info.responseFlags),
+      request_protocol: x.protocol,
+      response_code: String(x.responseCode),
+      grpc_response_status: x.grpcStatus,
+      response_flags: x.flagsText,
       connection_security_policy: security,
     };
 
@@ -337,6 +404,99 @@ export class IstioMetrics {
   }
 }
 
+/** Bound of the cached series of one peer (the families themselves keep every series). */
+const MAX_SERIES_PER_PEER = 1024;
+
+/** Keys of StreamInfo.metadata with the TLS identities (set by the downstream TLS layer). */
+const PEER_PRINCIPAL_KEY = 'io.istio.peer_principal';
+const LOCAL_PRINCIPAL_KEY = 'io.istio.local_principal';
+
+/** Everything Istio's labels depend on besides the local workload and the options. */
+class LabelInputs {
+  reporter: Reporter = 'source';
+  peer: WorkloadMetadata | undefined = undefined;
+  serviceHost = '';
+  serviceHostName = '';
+  peerSan = '';
+  localSan = '';
+  protocol: 'http' | 'grpc' | 'tcp' = 'http';
+  responseCode = 0;
+  grpcStatus = '';
+  /** ResponseFlagSet bits, and their `%RESPONSE_FLAGS%` text. */
+  flags = 0;
+  flagsText = '-';
+
+  /** Whether `o` has the same inputs, the peer aside (compared by the caller's cache). */
+  sameAs(o: LabelInputs): boolean {
+    return (
+      this.responseCode === o.responseCode &&
+      this.flags === o.flags &&
+      this.reporter === o.reporter &&
+      this.protocol === o.protocol &&
+      this.grpcStatus === o.grpcStatus &&
+      this.serviceHost === o.serviceHost &&
+      this.serviceHostName === o.serviceHostName &&
+      this.peerSan === o.peerSan &&
+      this.localSan === o.localSan
+    );
+  }
+
+  /** A key of the inputs other than the peer (free-form strings length-prefixed: no collisions). */
+  key(): string {
+    return (
+      `${this.reporter === 'source' ? 's' : 'd'}${this.protocol}:${this.responseCode}:${this.flags}:` +
+      `${this.grpcStatus}:${this.serviceHost.length}:${this.serviceHost}` +
+      `${this.serviceHostName.length}:${this.serviceHostName}` +
+      `${this.peerSan.length}:${this.peerSan}${this.localSan}`
+    );
+  }
+
+  copy(): LabelInputs {
+    const c = new LabelInputs();
+    c.reporter = this.reporter;
+    c.peer = this.peer;
+    c.serviceHost = this.serviceHost;
+    c.serviceHostName = this.serviceHostName;
+    c.peerSan = this.peerSan;
+    c.localSan = this.localSan;
+    c.protocol = this.protocol;
+    c.responseCode = this.responseCode;
+    c.grpcStatus = this.grpcStatus;
+    c.flags = this.flags;
+    c.flagsText = this.flagsText;
+    return c;
+  }
+}
+
+/** The cached series of one peer (or of requests without a peer). */
+class PeerSeries {
+  last: HttpSeries | undefined = undefined;
+  readonly byKey = new Map<string, HttpSeries>();
+}
+
+/** The four HTTP series of one label set, resolved once. */
+class HttpSeries {
+  readonly total: Counter;
+  readonly requestBytes: Histogram;
+  readonly responseBytes: Histogram;
+  #duration: Histogram | undefined = undefined;
+  constructor(
+    private readonly metrics: IstioMetrics,
+    readonly inputs: LabelInputs,
+    private readonly values: readonly string[],
+    private readonly key: string,
+  ) {
+    this.total = metrics.requestsTotal.getKeyed(key, values);
+    this.requestBytes = metrics.requestBytes.getKeyed(key, values);
+    this.responseBytes = metrics.responseBytes.getKeyed(key, values);
+  }
+
+  /** The duration series, created on the first request that has a duration (as before). */
+  duration(): Histogram {
+    return (this.#duration ??= this.metrics.requestDuration.getKeyed(this.key, this.values));
+  }
+}
+
 function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
@@ -344,6 +504,10 @@ function str(v: unknown): string | undefined {
 /** Istio's TCP metrics for one connection (see IstioMetrics.tcpConnection). */
 export class TcpMetricsReporter {
   private values: string[] | undefined;
+  private key = '';
+  /** The byte counters, resolved at the first report (their series exist from then on). */
+  private sentSeries: Counter | undefined;
+  private receivedSeries: Counter | undefined;
   private sent = 0;
   private received = 0;
   private done = false;
@@ -357,7 +521,8 @@ export class TcpMetricsReporter {
     if (this.values) return;
     const labels = this.metrics.labels(this.ctx, 'tcp');
     this.values = TCP_LABELS.map((l) => labels[l]);
-    this.metrics.tcpOpened.get(this.values).inc();
+    this.key = seriesKey(this.values);
+    this.metrics.tcpOpened.getKeyed(this.key, this.values).inc();
   }
 
   /** Adds the bytes sent and received since the last report (series exist from the first report). */
@@ -365,9 +530,14 @@ export class TcpMetricsReporter {
     this.opened();
     const values = this.values as string[];
     const info = this.ctx.info;
-    this.metrics.tcpSentBytes.get(values).inc(Math.max(0, info.bytesSent - this.sent));
+    const sent = (this.sentSeries ??= this.metrics.tcpSentBytes.getKeyed(this.key, values));
+    sent.inc(Math.max(0, info.bytesSent - this.sent));
     this.sent = Math.max(this.sent, info.bytesSent);
-    this.metrics.tcpReceivedBytes.get(values).inc(Math.max(0, info.bytesReceived - this.received));
+    const received = (this.receivedSeries ??= this.metrics.tcpReceivedBytes.getKeyed(
+      this.key,
+      values,
+    ));
+    received.inc(Math.max(0, info.bytesReceived - this.received));
     this.received = Math.max(this.received, info.bytesReceived);
   }
 
@@ -376,6 +546,6 @@ export class TcpMetricsReporter {
     if (this.done) return;
     this.done = true;
     this.report();
-    this.metrics.tcpClosed.get(this.values as string[]).inc();
+    this.metrics.tcpClosed.getKeyed(this.key, this.values as string[]).inc();
   }
 }

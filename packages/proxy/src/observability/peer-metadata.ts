@@ -240,7 +240,10 @@ export class PeerMetadataExchange {
   /** Decodes a peer's headers (cached by id, as Istio does). */
   lookup(id: string | undefined, value: string | undefined): WorkloadMetadata | undefined {
     if (value === undefined || value === '') return undefined;
-    if (id !== undefined && id !== '' && this.cache.has(id)) return this.cache.get(id);
+    if (id !== undefined && id !== '') {
+      const cached = this.cache.get(id);
+      if (cached !== undefined || this.cache.has(id)) return cached;
+    }
     const peer = decodePeerMetadata(value);
     if (id !== undefined && id !== '') {
       if (this.cache.size >= MAX_PEER_CACHE) {
