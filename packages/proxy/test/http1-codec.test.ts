@@ -6,10 +6,14 @@
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { test } from 'node:test';
 import type { Cluster } from '@trellis/envoy';
-import type { UpstreamRequestHead, UpstreamResetReason } from '../src/upstream/api.js';
+import type {
+  UpstreamRequestHead,
+  UpstreamResetReason,
+  UpstreamResponseBody,
+} from '../src/upstream/api.js';
 import { ClusterStats } from '../src/upstream/cluster-stats.js';
 import { upstreamHttpSettings } from '../src/upstream/http-protocol-options.js';
 import {
@@ -436,6 +440,7 @@ interface Outcome {
   body: string;
   reset?: UpstreamResetReason;
   continued: boolean;
+  endStream?: boolean;
   upgrade?: { status: number; head: string; socket: net.Socket };
   trailers?: IncomingHttpHeaders | undefined;
 }
@@ -459,12 +464,21 @@ function send(
         ...head,
       },
       {
-        onReady: (sink) => (body ? body(sink) : sink.end()),
-        onHeaders: (status, headers, _end, b: Readable) => {
+        onReady: (sink) => {
+          assert.equal(sink === undefined, body === undefined, 'a sink only for a body');
+          if (body && sink) body(sink);
+        },
+        onHeaders: (status, headers, end, b) => {
           out.status = status;
           out.headers = headers;
+          out.endStream = end;
+          if (!b) {
+            assert.ok(end, 'no body object only without a body');
+            resolve(out);
+            return;
+          }
           b.on('data', (c: Buffer) => (out.body += c.toString('latin1')));
-          b.on('end', () => {
+          b.once('end', () => {
             out.trailers = stream.trailers();
             resolve(out);
           });
@@ -551,16 +565,23 @@ test('pool: a large response body is delivered with backpressure and in order', 
       pool.newStream(
         { method: 'GET', path: '/', authority: 'a', scheme: 'http', headers: {}, endStream: true },
         {
-          onReady: (sink) => sink.end(),
+          onReady: (sink) => assert.equal(sink, undefined),
           onHeaders: (_s, _h, _e, body) => {
-            // A slow reader: the body must not buffer the whole response.
+            assert.ok(body);
+            // A slow reader: nothing arrives while the body is paused (the socket stops being
+            // read, so the body never buffers the whole response).
+            let paused = false;
             body.on('data', (c: Buffer) => {
+              assert.ok(!paused, 'no data while paused');
               total += c.length;
-              assert.ok(body.readableLength <= 4 * body.readableHighWaterMark);
+              paused = true;
               body.pause();
-              setImmediate(() => body.resume());
+              setImmediate(() => {
+                paused = false;
+                body.resume();
+              });
             });
-            body.on('end', () => resolve());
+            body.once('end', () => resolve());
           },
           onReset: (r) => reject(new Error(r)),
         },
@@ -734,6 +755,183 @@ test('pool: an invalid request head is a protocol_error and never reaches the ba
     const out = await send(pool, { headers: { 'x-bad': 'a\r\nx-evil: 1' } });
     assert.equal(out.reset, 'protocol_error');
     assert.equal(b.connections, 0);
+  } finally {
+    pool.close();
+    await b.close();
+  }
+});
+
+test('pool: responses without a body (HEAD, 204, 304, content-length: 0) end with their head', async () => {
+  const answers = [
+    'HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n',
+    'HTTP/1.1 204 No Content\r\n\r\n',
+    'HTTP/1.1 304 Not Modified\r\ncontent-length: 5\r\n\r\n',
+    'HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n',
+    OK,
+  ];
+  let answered = 0;
+  const perConn: number[] = [];
+  const b = await rawBackend((s, all, index) => {
+    const seen = all.split('\r\n\r\n').length - 1;
+    for (let k = perConn[index] ?? 0; k < seen; k++, answered++) s.write(answers[answered] ?? OK);
+    perConn[index] = seen;
+  });
+  const { pool, scope } = poolFor(b.port);
+  try {
+    const head = await send(pool, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.endStream, true);
+    assert.equal(head.headers?.['content-length'], '10');
+    for (const status of [204, 304, 200]) {
+      // The next request goes out as soon as the previous one ended: the connection is free.
+      const out = await send(pool, {});
+      assert.equal(out.status, status);
+      assert.equal(out.endStream, true, `${status}: endStream`);
+      assert.equal(out.body, '');
+    }
+    const withBody = await send(pool, {});
+    assert.equal(withBody.endStream, false);
+    assert.equal(withBody.body, 'ok');
+    assert.equal(b.connections, 1, 'one connection for all of them');
+    assert.equal(scope.values.get('upstream_rq_active')?.value, 0);
+  } finally {
+    pool.close();
+    await b.close();
+  }
+});
+
+test('pool: a response body starts paused, flows on a listener or resume(), ends once', async () => {
+  const b = await rawBackend((s, all) => {
+    if (all.endsWith('\r\n\r\n'))
+      s.write(
+        'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n',
+      );
+  });
+  const { pool } = poolFor(b.port);
+  const late = (attach: (body: UpstreamResponseBody, done: (s: string) => void) => void) =>
+    new Promise<string>((resolve, reject) => {
+      pool.newStream(
+        { method: 'GET', path: '/', authority: 'a', scheme: 'http', headers: {}, endStream: true },
+        {
+          onReady: () => {},
+          onHeaders: (_s, _h, end, body) => {
+            assert.equal(end, false);
+            assert.ok(body);
+            // Nothing is lost while nobody listens: the whole response arrives meanwhile.
+            setTimeout(() => attach(body, resolve), 30);
+          },
+          onReset: (r) => reject(new Error(r)),
+        },
+      );
+    });
+  try {
+    const data = await late((body, done) => {
+      let got = '';
+      let ends = 0;
+      body.on('data', (c: Buffer) => (got += c.toString()));
+      body.once('end', () => {
+        ends++;
+        setTimeout(() => done(`${got}:${ends}`), 10);
+      });
+    });
+    assert.equal(data, 'abcd:1');
+    // resume() without a listener discards the bytes; an 'end' listener added after it hears the
+    // end; a paused body delivers nothing until resumed.
+    const discarded = await late((body, done) => {
+      body.resume();
+      body.once('end', () => done('end'));
+    });
+    assert.equal(discarded, 'end');
+    const paused = await late((body, done) => {
+      let got = '';
+      let resumed = false;
+      body.pause();
+      body.on('data', (c: Buffer) => {
+        assert.ok(resumed, 'no data while paused');
+        got += c.toString();
+      });
+      body.once('end', () => done(got));
+      setTimeout(() => {
+        resumed = true;
+        body.resume();
+      }, 20);
+    });
+    assert.equal(paused, 'abcd');
+    assert.equal(b.connections, 1);
+  } finally {
+    pool.close();
+    await b.close();
+  }
+});
+
+test('pool: idle_timeout counts from the last use; a pool-wide sweep closes idle connections', async () => {
+  const b = await rawBackend((s, all) => {
+    const seen = all.split('\r\n\r\n').length - 1;
+    const sent = (s as net.Socket & { sent?: number }).sent ?? 0;
+    for (let k = sent; k < seen; k++) s.write(OK);
+    (s as net.Socket & { sent?: number }).sent = seen;
+  });
+  const { pool, scope } = poolFor(b.port, {
+    typedExtensionProtocolOptions: {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        commonHttpProtocolOptions: { idleTimeout: '0.15s' },
+        explicitHttpConfig: { httpProtocolOptions: {} },
+      },
+    },
+  } as Partial<Cluster>);
+  try {
+    // Used every 50 ms for longer than idle_timeout: never idle long enough to close.
+    for (let k = 0; k < 6; k++) {
+      assert.equal((await send(pool, {})).body, 'ok');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(b.connections, 1);
+    assert.equal(scope.values.get('upstream_cx_idle_timeout')?.value ?? 0, 0);
+    // Two connections at once, then both idle: both close.
+    await Promise.all([send(pool, {}), send(pool, {})]);
+    assert.equal(pool.connectionCount, 2);
+    const deadline = Date.now() + 5000;
+    while (pool.connectionCount > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.equal(pool.connectionCount, 0);
+    assert.equal(scope.values.get('upstream_cx_idle_timeout')?.value, 2);
+  } finally {
+    pool.close();
+    await b.close();
+  }
+});
+
+test('pool: a reset from onHeaders of a complete bodiless exchange keeps the connection', async () => {
+  let answered = 0;
+  const perConn: number[] = [];
+  const b = await rawBackend((s, all, index) => {
+    const seen = all.split('\r\n\r\n').length - 1;
+    for (let k = perConn[index] ?? 0; k < seen; k++, answered++)
+      s.write(answered === 0 ? 'HTTP/1.1 204 No Content\r\n\r\n' : OK);
+    perConn[index] = seen;
+  });
+  const { pool, scope } = poolFor(b.port);
+  try {
+    const status = await new Promise<number>((resolve, reject) => {
+      const stream = pool.newStream(
+        { method: 'GET', path: '/', authority: 'a', scheme: 'http', headers: {}, endStream: true },
+        {
+          onReady: () => {},
+          onHeaders: (st, _h, end, body) => {
+            assert.equal(end, true);
+            assert.equal(body, undefined);
+            stream.reset();
+            resolve(st);
+          },
+          onReset: (r) => reject(new Error(r)),
+        },
+      );
+    });
+    assert.equal(status, 204);
+    assert.equal((await send(pool, {})).body, 'ok');
+    assert.equal(b.connections, 1);
+    assert.equal(scope.values.get('upstream_rq_tx_reset')?.value ?? 0, 0);
   } finally {
     pool.close();
     await b.close();

@@ -113,13 +113,17 @@ export function sendShadow(
     };
     const stream = pool.newStream(head, {
       onReady: (sink) => {
+        if (!sink) return;
         sink.on('error', () => {});
         if (req.body !== undefined) sink.end(req.body);
         else sink.end();
       },
       onHeaders: (status, _headers, endStream, body) => {
-        body.on('error', () => {});
-        if (endStream) return done(`status ${status}`);
+        // The pools' bodies never emit 'error' (failures come through onReset).
+        if (endStream || !body) {
+          body?.resume();
+          return done(`status ${status}`);
+        }
         body.once('end', () => done(`status ${status}`));
         body.resume();
       },

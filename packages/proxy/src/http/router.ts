@@ -9,7 +9,7 @@
 // timeout-policy.ts, fault injection (fault.ts) before the route's action, and mirroring
 // (mirror.ts) once the request headers are final. Still to come: CORS before the action, and
 // hash policies feeding UpstreamLbContext.hash.
-import type { Duplex, Readable, Writable } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
 import type { TimerApi } from '@trellis/core';
 import type { StatsScope } from '../observability/stats-api.js';
 import { RESPONSE_FLAGS, type ResponseFlag, type StreamInfo } from '../stream-info.js';
@@ -19,6 +19,7 @@ import type {
   UpstreamCluster,
   UpstreamRequestHead,
   UpstreamResetReason,
+  UpstreamResponseBody,
   UpstreamStream,
 } from '../upstream/api.js';
 import type { LbHost } from '../upstream/lb/types.js';
@@ -658,11 +659,11 @@ export class ActiveStream {
     this.upstream = attempt.upstream = pool.newStream(head, {
       onReady: (sink, localAddress) => {
         if (current()) this.onUpstreamReady(sink, localAddress, attempt);
-        else sink.destroy();
+        else sink?.destroy();
       },
       onHeaders: (status, headers, endStream, body) => {
         if (current()) this.onUpstreamHeaders(status, headers, endStream, body);
-        else body.resume();
+        else body?.resume();
       },
       onReset: (reason, tfr) => {
         if (current()) this.onUpstreamReset(reason, tfr);
@@ -872,14 +873,14 @@ export class ActiveStream {
   }
 
   private onUpstreamReady(
-    sink: Writable,
+    sink: Writable | undefined,
     localAddress: string | undefined,
     attempt: Attempt,
   ): void {
     if (localAddress !== undefined) this.info.upstreamLocalAddress = localAddress;
     if (this.done) return;
     const body = this.ds.body;
-    if (body && !this.sctx.upgrade) {
+    if (body && sink && !this.sctx.upgrade) {
       attempt.requestStarted = true;
       const replay = this.replay;
       if (replay) {
@@ -902,8 +903,9 @@ export class ActiveStream {
       });
       body.pipe(sink);
     } else {
+      // No body (the pool has sent the request already), or an upgrade's tunnel follows.
       attempt.requestStarted = true;
-      sink.end();
+      sink?.end();
     }
   }
 
@@ -911,10 +913,10 @@ export class ActiveStream {
     status: number,
     headers: HeaderMap,
     endStream: boolean,
-    body: Readable,
+    body: UpstreamResponseBody | undefined,
   ): void {
     if (this.done || this.ds.aborted) {
-      body.resume();
+      body?.resume();
       return;
     }
     const cstats = this.cluster?.clusterStats;
@@ -925,9 +927,9 @@ export class ActiveStream {
       const decision = retry.shouldRetry(would, this.cluster?.resources, this.retryStats(), true);
       if (decision === 'retry') {
         // Envoy resets a retried response that is still streaming; a complete one leaves its
-        // connection to the pool.
-        body.resume();
-        if (endStream && this.attempt) this.attempt.upstream = undefined;
+        // connection to the pool (once the request is complete too: else it is reset).
+        body?.resume();
+        if (endStream && this.attempt && this.downstreamEnded) this.attempt.upstream = undefined;
         this.scheduleRetry();
         return;
       }
@@ -948,8 +950,8 @@ export class ActiveStream {
     this.info.responseCodeDetails = DETAILS.viaUpstream;
     if (endStream) this.noteGrpcStatus(headers);
     this.sendHeaders(status, headers, endStream);
-    if (endStream) {
-      body.resume();
+    if (endStream || !body) {
+      body?.resume();
       this.onResponseComplete();
       return;
     }

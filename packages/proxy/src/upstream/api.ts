@@ -2,7 +2,7 @@
 // manager. Implemented in cluster-manager.ts (clusters in cluster.ts, pools in pool-http1.ts and
 // pool-http2.ts).
 import type { Socket } from 'node:net';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Cluster } from '@trellis/envoy';
 import type { StatsScope } from '../observability/stats-api.js';
@@ -151,12 +151,39 @@ export interface UpstreamRequestHead {
   readonly upgrade?: string | undefined;
 }
 
+/**
+ * A response body as the router and mirrors use it: 'data' events (in order), one 'end' once the
+ * response is complete (not after a reset: onReset reports that), and pause()/resume() for
+ * backpressure (a paused body stops reading from the upstream connection). Like a Readable, it
+ * starts paused and flows on its first 'data' listener or resume(); resume() without a 'data'
+ * listener discards the bytes. It never emits 'error'. node:http2's ClientHttp2Stream satisfies
+ * it; the HTTP/1.1 pool has a lighter one.
+ */
+export interface UpstreamResponseBody {
+  on(event: 'data', listener: (chunk: Buffer) => void): this;
+  once(event: 'end', listener: () => void): this;
+  pause(): this;
+  resume(): this;
+}
+
 /** What an upstream stream reports to its user (the router). */
 export interface UpstreamStreamCallbacks {
-  /** A connection is assigned: write the request body into `sink` (then end it). */
-  onReady(sink: Writable, localAddress: string | undefined): void;
-  /** Response headers (1xx other than 100/101 are dropped). `body` ends with the response. */
-  onHeaders(status: number, headers: IncomingHttpHeaders, endStream: boolean, body: Readable): void;
+  /**
+   * A connection is assigned: write the request body into `sink` (then end it). `sink` is
+   * undefined when the request has no body (`head.endStream`): it is already complete.
+   */
+  onReady(sink: Writable | undefined, localAddress: string | undefined): void;
+  /**
+   * Response headers (1xx other than 100/101 are dropped). `body` ends with the response; with
+   * `endStream` (no body follows: HEAD, 204, 304, `content-length: 0`...) it may be undefined or
+   * an already ended one, which needs nothing more.
+   */
+  onHeaders(
+    status: number,
+    headers: IncomingHttpHeaders,
+    endStream: boolean,
+    body: UpstreamResponseBody | undefined,
+  ): void;
   /** The stream failed; `transportFailureReason` is set for connection failures. */
   onReset(reason: UpstreamResetReason, transportFailureReason?: string): void;
   /** `100 Continue` from upstream (requests sent with `expect: 100-continue`). */

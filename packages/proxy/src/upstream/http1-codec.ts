@@ -29,14 +29,58 @@ for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1;
 for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1;
 
 /** field-value characters: HTAB, SP, VCHAR, obs-text. */
-function isFieldChar(c: number): boolean {
-  return c === 9 || (c >= 0x20 && c !== 0x7f && c <= 0xff);
-}
+const FIELD = new Uint8Array(256);
+FIELD[9] = 1;
+for (let c = 0x20; c <= 0xff; c++) if (c !== 0x7f) FIELD[c] = 1;
 
 const TOKEN_RE = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
+/** Not a field-value character (CR, LF, NUL...): faster than a loop over charCodeAt. */
 const INVALID_VALUE_RE = /[^\t\x20-\x7e\x80-\xff]/;
 const INVALID_PATH_RE = /[^\u0021-\u00ff]/;
-const STATUS_LINE_RE = /^HTTP\/1\.([01]) (\d{3})(?:$| )/;
+/** `HTTP/1.` */
+const STATUS_PREFIX = [0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e];
+
+interface Latin1Slicer {
+  latin1Slice(start: number, end: number): string;
+}
+/**
+ * Bytes [start, end) of `buf` as a latin1 string: Buffer#latin1Slice, what toString('latin1')
+ * calls after its argument checks, when this Node.js has it (it always has so far).
+ */
+const latin1: (buf: Buffer, start: number, end: number) => string =
+  typeof (Buffer.prototype as unknown as Partial<Latin1Slicer>).latin1Slice === 'function'
+    ? (buf, start, end) => (buf as unknown as Latin1Slicer).latin1Slice(start, end)
+    : (buf, start, end) => buf.toString('latin1', start, end);
+
+/**
+ * Tokens (methods, header names) already checked against TOKEN_RE: requests carry the same few
+ * names over and over. Bounded, so that a stream of distinct names cannot grow it forever.
+ */
+const VALID_TOKENS = new Set<string>();
+const VALID_TOKENS_MAX = 1024;
+
+function isToken(t: string): boolean {
+  if (VALID_TOKENS.has(t)) return true;
+  if (!TOKEN_RE.test(t)) return false;
+  if (VALID_TOKENS.size < VALID_TOKENS_MAX) VALID_TOKENS.add(t);
+  return true;
+}
+
+/**
+ * Response header names as received → lower-cased (names arrive in a few fixed spellings).
+ * Only valid names get here; bounded like VALID_TOKENS.
+ */
+const LOWER_NAMES = new Map<string, string>();
+const LOWER_NAMES_MAX = 1024;
+
+function lowerName(raw: string): string {
+  let lower = LOWER_NAMES.get(raw);
+  if (lower === undefined) {
+    lower = raw.toLowerCase();
+    if (LOWER_NAMES.size < LOWER_NAMES_MAX) LOWER_NAMES.set(raw, lower);
+  }
+  return lower;
+}
 
 /** Request heads that cannot be serialised (an invalid token or value, as Node refuses). */
 export class Http1SerializeError extends Error {
@@ -64,13 +108,13 @@ export function serializeRequestHead(
   path: string,
   headers: OutgoingHttpHeaders,
 ): string {
-  if (!TOKEN_RE.test(method)) throw new Http1SerializeError(`invalid method ${method}`);
+  if (!isToken(method)) throw new Http1SerializeError(`invalid method ${method}`);
   if (INVALID_PATH_RE.test(path)) throw new Http1SerializeError('unescaped characters in path');
   let out = `${method} ${path} HTTP/1.1\r\n`;
   for (const name in headers) {
     const v = headers[name];
     if (v === undefined) continue;
-    if (!TOKEN_RE.test(name)) throw new Http1SerializeError(`invalid header name ${name}`);
+    if (!isToken(name)) throw new Http1SerializeError(`invalid header name ${name}`);
     if (typeof v === 'string') {
       if (INVALID_VALUE_RE.test(v)) throw new Http1SerializeError(`invalid value for ${name}`);
       out += `${name}: ${v}\r\n`;
@@ -159,8 +203,18 @@ export function addHeaderField(dest: IncomingHttpHeaders, name: string, value: s
 export interface ResponseParserHandler {
   /** A 1xx other than an upgrade's 101 (100 Continue, 102, 103...). */
   onInformational(status: number): void;
-  /** The final response's head (or a 101 answering an upgrade: `upgrade` is true). */
-  onHead(status: number, headers: IncomingHttpHeaders, keepAlive: boolean, upgrade: boolean): void;
+  /**
+   * The final response's head (or a 101 answering an upgrade: `upgrade` is true). `endStream`:
+   * the response has no body (HEAD, 204, 304, `content-length: 0`); onComplete follows at the end
+   * of the same execute().
+   */
+  onHead(
+    status: number,
+    headers: IncomingHttpHeaders,
+    keepAlive: boolean,
+    upgrade: boolean,
+    endStream: boolean,
+  ): void;
   /** Body bytes (a slice of the input). */
   onBody(chunk: Buffer): void;
   /**
@@ -200,8 +254,12 @@ export class Http1ResponseParser {
   /** Bytes of the current head (or trailers) so far. */
   private headBytes = 0;
   /** A partial line (split across reads). */
-  private lineParts: Buffer[] = [];
+  private readonly lineParts: Buffer[] = [];
   private lineLen = 0;
+  /** The line just read: bytes [lineStart, lineEnd) of lineBuf, without its CRLF. */
+  private lineBuf: Buffer = EMPTY;
+  private lineStart = 0;
+  private lineEnd = 0;
   // The head being parsed.
   private status = 0;
   private minor = 1;
@@ -249,8 +307,9 @@ export class Http1ResponseParser {
 
   private beginHead(): void {
     this.headBytes = 0;
-    this.lineParts = [];
+    this.lineParts.length = 0;
     this.lineLen = 0;
+    this.lineBuf = EMPTY;
     this.status = 0;
     this.headers = {};
     this.trailers = undefined;
@@ -276,35 +335,38 @@ export class Http1ResponseParser {
   }
 
   /**
-   * Reads one line from `data` at `i` (CRLF required): the line without CRLF, and the index after
-   * it; undefined (bytes kept) when the line is not complete yet.
+   * Reads one line from `data` at `i` (CRLF required) into lineBuf/lineStart/lineEnd: the index
+   * after it, or -1 (bytes kept) when the line is not complete yet.
    */
-  private line(data: Buffer, i: number, limit: number, code: string): [string, number] | undefined {
+  private nextLine(data: Buffer, i: number, limit: number, code: string): number {
     const nl = data.indexOf(10, i);
     if (nl < 0) {
-      const piece = data.subarray(i);
-      this.lineLen += piece.length;
-      this.headBytes += piece.length;
+      const len = data.length - i;
+      this.lineLen += len;
+      this.headBytes += len;
       if (this.headBytes > limit) this.fail(code, 'header overflow');
-      if (piece.length > 0) this.lineParts.push(piece);
-      return undefined;
+      if (len > 0) this.lineParts.push(i === 0 ? data : data.subarray(i));
+      return -1;
     }
     this.headBytes += nl + 1 - i;
     if (this.headBytes > limit) this.fail(code, 'header overflow');
-    let text: string;
     if (this.lineParts.length === 0) {
       if (nl === i || data[nl - 1] !== 13) this.fail('HPE_LF_EXPECTED', 'missing CR before LF');
-      text = data.toString('latin1', i, nl - 1);
+      this.lineBuf = data;
+      this.lineStart = i;
+      this.lineEnd = nl - 1;
     } else {
       this.lineParts.push(data.subarray(i, nl));
       const whole = Buffer.concat(this.lineParts, this.lineLen + nl - i);
-      this.lineParts = [];
+      this.lineParts.length = 0;
       this.lineLen = 0;
       if (whole.length === 0 || whole[whole.length - 1] !== 13)
         this.fail('HPE_LF_EXPECTED', 'missing CR before LF');
-      text = whole.toString('latin1', 0, whole.length - 1);
+      this.lineBuf = whole;
+      this.lineStart = 0;
+      this.lineEnd = whole.length - 1;
     }
-    return [text, nl + 1];
+    return nl + 1;
   }
 
   /** Feeds bytes; throws Http1ParseError for a malformed response. */
@@ -314,22 +376,22 @@ export class Http1ResponseParser {
     while (i < n && !this.stopped && !this.completePending) {
       switch (this.state) {
         case S.StatusLine: {
-          const r = this.line(data, i, MAX_RESPONSE_HEADER_BYTES, 'HPE_HEADER_OVERFLOW');
-          if (!r) return;
-          i = r[1];
-          this.parseStatusLine(r[0]);
+          const next = this.nextLine(data, i, MAX_RESPONSE_HEADER_BYTES, 'HPE_HEADER_OVERFLOW');
+          if (next < 0) return;
+          i = next;
+          this.parseStatusLine();
           this.state = S.Headers;
           break;
         }
         case S.Headers: {
-          const r = this.line(data, i, MAX_RESPONSE_HEADER_BYTES, 'HPE_HEADER_OVERFLOW');
-          if (!r) return;
-          i = r[1];
-          if (r[0].length > 0) this.parseField(r[0], this.headers, true);
+          const next = this.nextLine(data, i, MAX_RESPONSE_HEADER_BYTES, 'HPE_HEADER_OVERFLOW');
+          if (next < 0) return;
+          i = next;
+          if (this.lineEnd > this.lineStart) this.parseField(this.headers, true);
           else if (this.headersComplete()) {
             // 101: the rest of the bytes belong to the tunnel.
             this.rest = i < n ? data.subarray(i) : EMPTY;
-            this.handler.onHead(this.status, this.headers, false, true);
+            this.handler.onHead(this.status, this.headers, false, true, false);
             return;
           }
           break;
@@ -348,11 +410,16 @@ export class Http1ResponseParser {
           return;
         }
         case S.ChunkSize: {
-          const r = this.line(data, i, MAX_CHUNK_LINE_BYTES, 'HPE_CHUNK_EXTENSIONS_OVERFLOW');
-          if (!r) return;
-          i = r[1];
+          const next = this.nextLine(
+            data,
+            i,
+            MAX_CHUNK_LINE_BYTES,
+            'HPE_CHUNK_EXTENSIONS_OVERFLOW',
+          );
+          if (next < 0) return;
+          i = next;
           this.headBytes = 0;
-          this.parseChunkSize(r[0]);
+          this.parseChunkSize();
           break;
         }
         case S.ChunkData: {
@@ -376,11 +443,11 @@ export class Http1ResponseParser {
           this.headBytes = 0;
           break;
         case S.Trailers: {
-          const r = this.line(data, i, MAX_RESPONSE_HEADER_BYTES, 'HPE_HEADER_OVERFLOW');
-          if (!r) return;
-          i = r[1];
-          if (r[0].length === 0) this.complete();
-          else this.parseField(r[0], (this.trailers ??= {}), false);
+          const next = this.nextLine(data, i, MAX_RESPONSE_HEADER_BYTES, 'HPE_HEADER_OVERFLOW');
+          if (next < 0) return;
+          i = next;
+          if (this.lineEnd === this.lineStart) this.complete();
+          else this.parseField((this.trailers ??= {}), false);
           break;
         }
         case S.Done:
@@ -403,41 +470,64 @@ export class Http1ResponseParser {
     }
   }
 
-  private parseStatusLine(line: string): void {
-    const m = STATUS_LINE_RE.exec(line);
-    if (!m) this.fail('HPE_INVALID_CONSTANT', 'invalid status line');
-    for (let k = 13; k < line.length; k++)
-      if (!isFieldChar(line.charCodeAt(k))) this.fail('HPE_INVALID_STATUS', 'invalid reason');
-    this.minor = m[1] === '0' ? 0 : 1;
-    this.status = Number(m[2]);
-    if (this.status < 100) this.fail('HPE_INVALID_STATUS', 'invalid status code');
+  /** Parses the status line just read: `HTTP/1.x NNN[ reason]`. */
+  private parseStatusLine(): void {
+    const b = this.lineBuf;
+    const s = this.lineStart;
+    const e = this.lineEnd;
+    let ok = e - s >= 12 && b[s + 8] === 0x20 && (e - s === 12 || b[s + 12] === 0x20);
+    for (let k = 0; ok && k < 7; k++) ok = b[s + k] === STATUS_PREFIX[k];
+    const minor = b[s + 7];
+    ok &&= minor === 0x30 || minor === 0x31;
+    let status = 0;
+    for (let k = s + 9; ok && k < s + 12; k++) {
+      const d = (b[k] ?? 0) - 0x30;
+      ok = d >= 0 && d <= 9;
+      status = status * 10 + d;
+    }
+    if (!ok) this.fail('HPE_INVALID_CONSTANT', 'invalid status line');
+    for (let k = s + 13; k < e; k++)
+      if (FIELD[b[k] ?? 0] !== 1) this.fail('HPE_INVALID_STATUS', 'invalid reason');
+    this.minor = minor === 0x30 ? 0 : 1;
+    this.status = status;
+    if (status < 100) this.fail('HPE_INVALID_STATUS', 'invalid status code');
   }
 
-  private parseField(line: string, dest: IncomingHttpHeaders, isHead: boolean): void {
-    const c0 = line.charCodeAt(0);
+  /** Parses the header (or trailer) line just read into `dest`. */
+  private parseField(dest: IncomingHttpHeaders, isHead: boolean): void {
+    const buf = this.lineBuf;
+    const s = this.lineStart;
+    const e = this.lineEnd;
+    const c0 = buf[s];
     if (c0 === 32 || c0 === 9) this.fail('HPE_INVALID_HEADER_TOKEN', 'obs-fold is not allowed');
-    const colon = line.indexOf(':');
-    if (colon <= 0) this.fail('HPE_INVALID_HEADER_TOKEN', 'invalid header line');
-    for (let k = 0; k < colon; k++)
-      if (TCHAR[line.charCodeAt(k)] !== 1)
-        this.fail('HPE_INVALID_HEADER_TOKEN', 'invalid header name');
+    let colon = s;
+    while (colon < e && TCHAR[buf[colon] ?? 0] === 1) colon++;
+    if (colon === s || colon === e || buf[colon] !== 58 /* : */) {
+      const at = buf.indexOf(58, s);
+      if (at <= s || at >= e) this.fail('HPE_INVALID_HEADER_TOKEN', 'invalid header line');
+      this.fail('HPE_INVALID_HEADER_TOKEN', 'invalid header name');
+    }
     let start = colon + 1;
-    let end = line.length;
-    while (start < end && (line.charCodeAt(start) === 32 || line.charCodeAt(start) === 9)) start++;
-    while (end > start && (line.charCodeAt(end - 1) === 32 || line.charCodeAt(end - 1) === 9))
-      end--;
+    let end = e;
+    while (start < end && (buf[start] === 32 || buf[start] === 9)) start++;
+    while (end > start && (buf[end - 1] === 32 || buf[end - 1] === 9)) end--;
     for (let k = start; k < end; k++)
-      if (!isFieldChar(line.charCodeAt(k)))
+      if (FIELD[buf[k] ?? 0] !== 1)
         this.fail('HPE_INVALID_HEADER_TOKEN', 'invalid header value character');
-    const name = line.slice(0, colon).toLowerCase();
-    const value = line.slice(start, end);
+    const name = lowerName(latin1(buf, s, colon));
+    const value = start < end ? latin1(buf, start, end) : '';
     if (isHead) {
       if (name === 'content-length') {
         if (this.contentLength >= 0)
           this.fail('HPE_UNEXPECTED_CONTENT_LENGTH', 'duplicate Content-Length');
-        if (!/^\d{1,15}$/.test(value))
-          this.fail('HPE_INVALID_CONTENT_LENGTH', 'invalid Content-Length');
-        this.contentLength = Number(value);
+        // 1 to 15 digits.
+        let length = end - start <= 15 && end > start ? 0 : -1;
+        for (let k = start; length >= 0 && k < end; k++) {
+          const d = (buf[k] ?? 0) - 0x30;
+          length = d >= 0 && d <= 9 ? length * 10 + d : -1;
+        }
+        if (length < 0) this.fail('HPE_INVALID_CONTENT_LENGTH', 'invalid Content-Length');
+        this.contentLength = length;
       } else if (name === 'transfer-encoding') {
         this.te = this.te === undefined ? value : `${this.te}, ${value}`;
       } else if (name === 'connection') {
@@ -486,16 +576,20 @@ export class Http1ResponseParser {
       keepAlive = false;
     }
     this.state = next === S.Done ? S.BodyLength : next;
-    this.handler.onHead(status, headers, keepAlive, false);
+    this.handler.onHead(status, headers, keepAlive, false, next === S.Done);
     if (next === S.Done && !this.stopped) this.complete();
     return false;
   }
 
-  private parseChunkSize(line: string): void {
-    let k = 0;
+  /** Parses the chunk-size line just read (size and extensions). */
+  private parseChunkSize(): void {
+    const buf = this.lineBuf;
+    const e = this.lineEnd;
+    const s = this.lineStart;
+    let k = s;
     let size = 0;
-    for (; k < line.length; k++) {
-      const c = line.charCodeAt(k);
+    for (; k < e; k++) {
+      const c = buf[k] ?? 0;
       let d: number;
       if (c >= 0x30 && c <= 0x39) d = c - 0x30;
       else if (c >= 0x61 && c <= 0x66) d = c - 0x57;
@@ -504,12 +598,12 @@ export class Http1ResponseParser {
       size = size * 16 + d;
       if (size > Number.MAX_SAFE_INTEGER) this.fail('HPE_INVALID_CHUNK_SIZE', 'chunk too large');
     }
-    if (k === 0) this.fail('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size');
-    if (k < line.length) {
-      if (line.charCodeAt(k) !== 59 /* ; */)
+    if (k === s) this.fail('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size');
+    if (k < e) {
+      if (buf[k] !== 59 /* ; */)
         this.fail('HPE_INVALID_CHUNK_SIZE', 'invalid character after chunk size');
-      for (k++; k < line.length; k++)
-        if (!isFieldChar(line.charCodeAt(k)))
+      for (k++; k < e; k++)
+        if (FIELD[buf[k] ?? 0] !== 1)
           this.fail('HPE_STRICT', 'invalid character in chunk extension');
     }
     if (size === 0) {

@@ -17,15 +17,21 @@
 // around the parser, socket errors are reported through 'close', and the streams handed to the
 // router (the request sink, the response body) never emit 'error'. PoolContext, RequestSlot and
 // reportResetToOutlier are shared with the HTTP/2 pool (pool-http2.ts).
+//
+// Per-request cost: a request without a body gets no sink, a response body is a small
+// ResponseBody (bytes delivered synchronously as parsed, no stream machinery), a response without
+// a body is reported with endStream and no body at all, and idle_timeout is one pool timer that
+// sweeps idle connections by the time they were freed (no per-request socket timeout).
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import { Readable, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import {
   UpstreamConnectError,
   type HttpConnectionPool,
   type ResourceManagerApi,
   type UpstreamRequestHead,
   type UpstreamResetReason,
+  type UpstreamResponseBody,
   type UpstreamStream,
   type UpstreamStreamCallbacks,
 } from './api.js';
@@ -145,6 +151,8 @@ class Http1Connection implements ResponseParserHandler {
   detached = false;
   /** The socket is paused for a response body's backpressure. */
   paused = false;
+  /** When the connection was last freed (performance.now(); for idle_timeout). */
+  idleSince = 0;
   maxDurationTimer: NodeJS.Timeout | undefined;
   /** localAddress, once known (null: the socket has none). */
   private local: string | null | undefined;
@@ -157,7 +165,6 @@ class Http1Connection implements ResponseParserHandler {
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', onSocketError);
-    socket.on('timeout', this.onTimeout);
     socket.once('close', this.onClose);
   }
 
@@ -208,12 +215,6 @@ class Http1Connection implements ResponseParserHandler {
     // Else the response is cut short: 'close' follows and resets the stream.
   };
 
-  private readonly onTimeout = (): void => {
-    if (!this.idle) return;
-    this.pool.ctx.stats.upstream_cx_idle_timeout.inc();
-    this.socket.destroy();
-  };
-
   private readonly onClose = (): void => {
     if (this.maxDurationTimer) clearTimeout(this.maxDurationTimer);
     this.pool.removeConnection(this);
@@ -227,14 +228,20 @@ class Http1Connection implements ResponseParserHandler {
     this.stream?.onInformational(status);
   }
 
-  onHead(status: number, headers: IncomingHttpHeaders, keepAlive: boolean, upgrade: boolean): void {
+  onHead(
+    status: number,
+    headers: IncomingHttpHeaders,
+    keepAlive: boolean,
+    upgrade: boolean,
+    endStream: boolean,
+  ): void {
     if (!keepAlive) this.noReuse = true;
     if (upgrade) {
       this.detach();
       this.stream?.onUpgrade(status, headers, this.parser.rest ?? EMPTY);
       return;
     }
-    this.stream?.onResponseHead(status, headers);
+    this.stream?.onResponseHead(status, headers, endStream);
   }
 
   onBody(chunk: Buffer): void {
@@ -266,7 +273,6 @@ class Http1Connection implements ResponseParserHandler {
     socket.pause();
     socket.removeListener('data', this.onData);
     socket.removeListener('end', this.onEnd);
-    socket.removeListener('timeout', this.onTimeout);
   }
 
   /** The stream's request and response are both complete. */
@@ -293,6 +299,8 @@ export class Http1ConnectionPool implements HttpConnectionPool {
   /** Pending requests waiting for a connection (max_connections reached). */
   private readonly waiting: Http1Stream[] = [];
   private dispatchScheduled = false;
+  /** Sweeps idle connections past idle_timeout (armed while some connection is free). */
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly ctx: PoolContext) {}
 
@@ -346,14 +354,43 @@ export class Http1ConnectionPool implements HttpConnectionPool {
       return false;
     }
     conn.idle = true;
-    const socket = conn.socket;
-    socket.unref();
+    conn.socket.unref();
     const idle = this.ctx.settings.idleTimeoutMs;
-    if (idle > 0) socket.setTimeout(idle);
+    if (idle > 0) {
+      conn.idleSince = performance.now();
+      if (!this.idleTimer) this.armIdleSweep(idle);
+    }
     this.free.push(conn);
     this.scheduleDispatch();
     return true;
   }
+
+  private armIdleSweep(ms: number): void {
+    this.idleTimer = setTimeout(this.sweepIdle, ms);
+    this.idleTimer.unref();
+  }
+
+  /**
+   * idle_timeout: closes the connections free for that long (the free list is in the order they
+   * were freed, the oldest first), then re-arms for the oldest one left.
+   */
+  private readonly sweepIdle = (): void => {
+    this.idleTimer = undefined;
+    const idle = this.ctx.settings.idleTimeoutMs;
+    const free = this.free;
+    // Timers count whole milliseconds: one early by rounding is due.
+    const due = performance.now() - idle + 1;
+    let expired = 0;
+    while (expired < free.length && (free[expired]?.idleSince ?? 0) <= due) expired++;
+    for (const conn of free.splice(0, expired)) {
+      conn.idle = false;
+      this.ctx.stats.upstream_cx_idle_timeout.inc();
+      conn.socket.destroy();
+    }
+    const oldest = free[0];
+    if (oldest && !this.closed)
+      this.armIdleSweep(Math.max(1, Math.ceil(oldest.idleSince + idle - performance.now())));
+  };
 
   /**
    * @internal Takes the most recently freed connection for a request, if any. A connection the
@@ -367,7 +404,6 @@ export class Http1ConnectionPool implements HttpConnectionPool {
       conn.socket.destroy();
     }
     if (!conn) return undefined;
-    if (this.ctx.settings.idleTimeoutMs > 0) conn.socket.setTimeout(0);
     conn.socket.ref();
     return conn;
   }
@@ -444,6 +480,8 @@ export class Http1ConnectionPool implements HttpConnectionPool {
   close(): void {
     this.draining = true;
     this.closed = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     for (const s of this.waiting.splice(0))
       s.fail(new UpstreamConnectError('connection pool closed'));
     for (const conn of [...this.conns]) conn.socket.destroy();
@@ -474,21 +512,125 @@ class RequestSink extends Writable {
   }
 }
 
-/** A response body: bytes are sliced from the socket's reads, with the socket's backpressure. */
-class ResponseBody extends Readable {
-  constructor(private readonly stream: Http1Stream) {
-    super();
+type DataListener = (chunk: Buffer) => void;
+type EndListener = () => void;
+
+/**
+ * A response body (UpstreamResponseBody): bytes are slices of the socket's reads, delivered as
+ * they are parsed. Like a Readable it starts paused and flows on its first 'data' listener or
+ * resume(); while it does not flow, bytes wait in a queue and the socket is paused (so a slow
+ * downstream stops the upstream reads). 'end' is emitted once, after the last byte; never 'error'.
+ */
+class ResponseBody implements UpstreamResponseBody {
+  private dataListeners: DataListener | DataListener[] | undefined;
+  private endListeners: EndListener | EndListener[] | undefined;
+  private flowing = false;
+  /** pause() was called: a new 'data' listener does not start the flow (as with a Readable). */
+  private pausedByUser = false;
+  /** Bytes parsed while not flowing, in order. */
+  private queue: Buffer[] | undefined;
+  /** The response is complete: 'end' follows the queued bytes. */
+  private complete = false;
+  private endScheduled = false;
+  /** 'end' emitted, or the stream reset: no more events. */
+  private closed = false;
+
+  constructor(private readonly stream: Http1Stream) {}
+
+  on(event: 'data', listener: DataListener): this {
+    if (event !== 'data') return this;
+    const l = this.dataListeners;
+    this.dataListeners =
+      l === undefined ? listener : typeof l === 'function' ? [l, listener] : [...l, listener];
+    if (!this.pausedByUser && !this.flowing) this.resume();
+    return this;
   }
 
-  override _read(): void {
-    this.stream.resumeBody();
+  once(event: 'end', listener: EndListener): this {
+    if (event !== 'end' || this.closed) return this;
+    const l = this.endListeners;
+    this.endListeners =
+      l === undefined ? listener : typeof l === 'function' ? [l, listener] : [...l, listener];
+    return this;
   }
 
-  override _destroy(_err: Error | null, cb: (err?: Error | null) => void): void {
-    this.stream.bodyDestroyed();
-    // Never an 'error' event: the router listens for none (a failed response is reported
-    // through onReset), and an unheard 'error' would take the process down.
-    cb(null);
+  pause(): this {
+    this.pausedByUser = true;
+    if (this.flowing) {
+      this.flowing = false;
+      this.stream.pauseBody();
+    }
+    return this;
+  }
+
+  resume(): this {
+    this.pausedByUser = false;
+    if (this.closed || this.flowing) return this;
+    this.flowing = true;
+    const q = this.queue;
+    if (q) {
+      while (this.flowing && q.length > 0) this.emitData(q.shift() as Buffer);
+      if (q.length > 0) return this;
+      if (this.queue === q) this.queue = undefined;
+    }
+    if (!this.flowing || this.closed) return this;
+    if (this.complete) this.scheduleEnd();
+    else this.stream.resumeBody();
+    return this;
+  }
+
+  /** @internal Bytes of the response. */
+  push(chunk: Buffer): void {
+    if (this.closed) return;
+    if (this.flowing && this.queue === undefined) this.emitData(chunk);
+    else {
+      (this.queue ??= []).push(chunk);
+      this.stream.pauseBody();
+    }
+  }
+
+  /** @internal The response is complete. */
+  finish(): void {
+    if (this.closed) return;
+    this.complete = true;
+    if (this.flowing && this.queue === undefined) this.emitEnd();
+  }
+
+  /** @internal The stream was reset: no more events (onReset reports it). */
+  close(): void {
+    this.closed = true;
+    this.queue = undefined;
+    this.dataListeners = undefined;
+    this.endListeners = undefined;
+  }
+
+  private emitData(chunk: Buffer): void {
+    const l = this.dataListeners;
+    if (l === undefined) return; // Flowing without a listener: discarded.
+    if (typeof l === 'function') l(chunk);
+    else for (const f of l) if (!this.closed) f(chunk);
+  }
+
+  /**
+   * 'end' after a resume() (a listener added just after it must still hear it, as a Readable
+   * emits it on a later tick).
+   */
+  private scheduleEnd(): void {
+    if (this.endScheduled) return;
+    this.endScheduled = true;
+    queueMicrotask(() => {
+      this.endScheduled = false;
+      if (this.flowing && this.queue === undefined) this.emitEnd();
+    });
+  }
+
+  private emitEnd(): void {
+    if (this.closed) return;
+    const l = this.endListeners;
+    this.close();
+    if (l === undefined) return;
+    if (typeof l === 'function') l();
+    else for (const f of l) f();
   }
 }
 
@@ -591,7 +733,8 @@ class Http1Stream implements UpstreamStream {
     if (head.endStream) this.sendHead(false);
     else if (head.headers.expect !== undefined) this.sendHead(true);
     const local = conn.localAddress;
-    const sink = new RequestSink(this);
+    // Without a body the request is complete already: no sink.
+    const sink = head.endStream ? undefined : new RequestSink(this);
     queueMicrotask(() => {
       if (this.localReset || this.conn !== conn) return;
       this.cb.onReady(sink, local);
@@ -700,22 +843,35 @@ class Http1Stream implements UpstreamStream {
     if (status === 100 && this.head.headers.expect !== undefined) this.cb.onContinue?.();
   }
 
-  /** @internal The final response's head. */
-  onResponseHead(status: number, headers: IncomingHttpHeaders): void {
+  /**
+   * @internal The final response's head. Without a body (`endStream`) the response is complete
+   * for the router now (no body object); the connection is freed by onResponseComplete, which the
+   * parser reports at the end of the same read.
+   */
+  onResponseHead(status: number, headers: IncomingHttpHeaders, endStream: boolean): void {
+    this.ctx.outlier?.putHttpResponseCode(status);
+    if (endStream) {
+      this.responseComplete = true;
+      this.slot.finish();
+      this.cb.onHeaders(status, headers, true, undefined);
+      return;
+    }
     const body = new ResponseBody(this);
     this.body = body;
-    this.ctx.outlier?.putHttpResponseCode(status);
     this.cb.onHeaders(status, headers, false, body);
   }
 
   /** @internal Body bytes. */
   onResponseBody(chunk: Buffer): void {
-    const body = this.body;
-    if (!body || body.destroyed) return;
-    if (!body.push(chunk)) this.conn?.pause();
+    this.body?.push(chunk);
   }
 
-  /** @internal The body asks for more. */
+  /** @internal The body stops flowing (or queues bytes): stop reading the socket. */
+  pauseBody(): void {
+    if (!this.responseComplete) this.conn?.pause();
+  }
+
+  /** @internal The body flows again. */
   resumeBody(): void {
     if (!this.responseComplete) this.conn?.resume();
   }
@@ -725,9 +881,9 @@ class Http1Stream implements UpstreamStream {
     this.responseComplete = true;
     this.responseTrailers = trailers;
     this.slot.finish();
-    const body = this.body;
-    if (body && !body.destroyed) body.push(null);
+    // The connection goes back to the pool before the router hears the end.
     if (this.requestDone) this.endExchange();
+    this.body?.finish();
   }
 
   private endExchange(): void {
@@ -801,9 +957,9 @@ class Http1Stream implements UpstreamStream {
       conn.parser.stopped = true;
     }
     const body = this.body;
-    if (body && !body.destroyed && !this.responseComplete) {
+    if (body && !this.responseComplete) {
       this.responseComplete = true;
-      body.destroy();
+      body.close();
     }
   }
 
@@ -821,12 +977,6 @@ class Http1Stream implements UpstreamStream {
     this.reset();
   }
 
-  /** @internal The response body was destroyed (after its end too: autoDestroy). */
-  bodyDestroyed(): void {
-    if (this.responseComplete || this.exchangeEnded) return;
-    this.reset();
-  }
-
   trailers(): IncomingHttpHeaders | undefined {
     return this.responseTrailers;
   }
@@ -841,6 +991,9 @@ class Http1Stream implements UpstreamStream {
     }
     if (!this.responseComplete && this.dispatched) this.ctx.stats.upstream_rq_tx_reset.inc();
     if (this.exchangeEnded) return;
+    // A complete exchange whose response had no body (reset from onHeaders): the parser reports
+    // its end later in the same read, and the connection stays clean for the pool.
+    if (this.responseComplete && this.requestDone && this.body === undefined) return;
     const conn = this.conn;
     this.teardown();
     conn?.socket.destroy();

@@ -390,7 +390,8 @@ class Http2Stream implements UpstreamStream {
         this.report('remote_reset');
       else if (!this.complete) this.report('connection_termination');
     });
-    this.cb.onReady(stream, conn.localAddress);
+    // Without a body the stream's writable side is already ended (endStream above).
+    this.cb.onReady(head.endStream ? undefined : stream, conn.localAddress);
   }
 
   trailers(): IncomingHttpHeaders | undefined {
