@@ -53,13 +53,13 @@ const latin1: (buf: Buffer, start: number, end: number) => string =
     : (buf, start, end) => buf.toString('latin1', start, end);
 
 /**
- * Tokens (methods, header names) already checked against TOKEN_RE: requests carry the same few
- * names over and over. Bounded, so that a stream of distinct names cannot grow it forever.
+ * Tokens (methods, header names) already checked against TOKEN_RE: requests (and the downstream
+ * codec's responses, http1-server.ts) carry the same few names over and over. Bounded, so that a stream of distinct names cannot grow it forever.
  */
 const VALID_TOKENS = new Set<string>();
 const VALID_TOKENS_MAX = 1024;
 
-function isToken(t: string): boolean {
+export function isToken(t: string): boolean {
   if (VALID_TOKENS.has(t)) return true;
   if (!TOKEN_RE.test(t)) return false;
   if (VALID_TOKENS.size < VALID_TOKENS_MAX) VALID_TOKENS.add(t);
