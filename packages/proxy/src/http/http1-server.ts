@@ -17,7 +17,18 @@ import { METHODS, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import type { DownstreamHttpProtocol } from '../upstream/api.js';
-import { addHeaderField, isChunkedCoding, isToken } from '../upstream/http1-codec.js';
+import {
+  addHeaderField,
+  CHUNK_EXTENSION_INVALID,
+  CHUNK_SIZE_INVALID,
+  FIELD,
+  INVALID_VALUE_RE,
+  isChunkedCoding,
+  isToken,
+  MAX_CHUNK_LINE_BYTES,
+  parseChunkSizeLine,
+  TCHAR,
+} from '../upstream/http1-codec.js';
 import type { Downstream } from './downstream.js';
 import type { HeaderMap } from './headers.js';
 
@@ -34,8 +45,6 @@ export class Http1RequestError extends Error {
   }
 }
 
-/** Longest chunk-size line (with extensions) accepted (Node's chunk extension limit). */
-const MAX_CHUNK_LINE_BYTES = 16 * 1024;
 /** Responses whose head and body add up to at most this many bytes leave in one buffer. */
 const COALESCE_BYTES = 16 * 1024;
 /** Pipelined bytes read ahead while a response is in progress before the socket is paused. */
@@ -44,26 +53,13 @@ const MAX_HELD_BYTES = 64 * 1024;
 const CLOSE_GRACE_MS = 1000;
 const EMPTY = Buffer.alloc(0);
 
-// RFC 9110 tchar.
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
-for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1;
-for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1;
-for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1;
-
 /** The methods llhttp knows (Node's list): anything else is HPE_INVALID_METHOD. */
 const METHOD_SET = new Set(METHODS);
-const INVALID_VALUE_RE = /[^\t\x20-\x7e\x80-\xff]/;
 const CONTENT_LENGTH_RE = /^\d{1,15}$/;
 const CONTINUE_RE = /(?:^|\W)100-continue(?:$|\W)/i;
 
 function invalidChars(what: string, code = 'HPE_INVALID_HEADER_TOKEN'): Http1RequestError {
   return new Http1RequestError(400, 'http1.invalid_characters', `${code} (${what})`);
-}
-
-/** field-value characters: HTAB, SP, VCHAR, obs-text. */
-function isFieldChar(c: number): boolean {
-  return c === 9 || (c >= 0x20 && c !== 0x7f && c <= 0xff);
 }
 
 /** What the connection manager's stream (router.ts's ActiveStream) offers the codec's owner. */
@@ -336,7 +332,7 @@ export class Http1RequestParser {
           const r = this.line(data, i, MAX_CHUNK_LINE_BYTES);
           if (r < 0) return n;
           i = r;
-          this.chunkSize(this.takeLine());
+          this.chunkSize(this.takeLineBytes());
           break;
         }
         case P.ChunkData: {
@@ -463,6 +459,12 @@ export class Http1RequestParser {
   }
 
   private takeLine(): string {
+    const line = this.takeLineBytes();
+    return line.toString('latin1');
+  }
+
+  /** As takeLine(), the bytes (without CRLF). */
+  private takeLineBytes(): Buffer {
     const parts = this.parts;
     const whole = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, this.partsLen);
     this.parts = [];
@@ -472,31 +474,15 @@ export class Http1RequestParser {
       if (this.state === P.Trailers) throw invalidChars('LF without CR', 'HPE_LF_EXPECTED');
       throw new Http1RequestError(400, 'http1.invalid_chunk', 'HPE_LF_EXPECTED');
     }
-    return whole.toString('latin1', 0, len - 2);
+    return whole.subarray(0, len - 2);
   }
 
-  private chunkSize(line: string): void {
-    let k = 0;
-    let size = 0;
-    for (; k < line.length; k++) {
-      const c = line.charCodeAt(k);
-      let d: number;
-      if (c >= 0x30 && c <= 0x39) d = c - 0x30;
-      else if (c >= 0x61 && c <= 0x66) d = c - 0x57;
-      else if (c >= 0x41 && c <= 0x46) d = c - 0x37;
-      else break;
-      size = size * 16 + d;
-      if (size > Number.MAX_SAFE_INTEGER)
-        throw new Http1RequestError(400, 'http1.invalid_chunk', 'HPE_INVALID_CHUNK_SIZE');
-    }
-    if (k === 0) throw new Http1RequestError(400, 'http1.invalid_chunk', 'HPE_INVALID_CHUNK_SIZE');
-    if (k < line.length) {
-      if (line.charCodeAt(k) !== 0x3b /* ; */)
-        throw new Http1RequestError(400, 'http1.invalid_chunk', 'HPE_INVALID_CHUNK_SIZE');
-      for (k++; k < line.length; k++)
-        if (!isFieldChar(line.charCodeAt(k)))
-          throw new Http1RequestError(400, 'http1.invalid_chunk', 'HPE_STRICT');
-    }
+  private chunkSize(line: Buffer): void {
+    const size = parseChunkSizeLine(line, 0, line.length);
+    if (size === CHUNK_SIZE_INVALID)
+      throw new Http1RequestError(400, 'http1.invalid_chunk', 'HPE_INVALID_CHUNK_SIZE');
+    if (size === CHUNK_EXTENSION_INVALID)
+      throw new Http1RequestError(400, 'http1.invalid_chunk', 'HPE_STRICT');
     if (size === 0) this.state = P.Trailers;
     else {
       this.remaining = size;
@@ -526,7 +512,7 @@ function parseTrailer(line: string): void {
   for (let k = 0; k < colon; k++)
     if (TCHAR[line.charCodeAt(k)] !== 1) throw invalidChars('trailer name');
   for (let k = colon + 1; k < line.length; k++)
-    if (!isFieldChar(line.charCodeAt(k))) throw invalidChars('trailer value');
+    if (FIELD[line.charCodeAt(k)] !== 1) throw invalidChars('trailer value');
 }
 
 // ---- Response serialisation helpers ----

@@ -19,23 +19,25 @@ export class Http1ParseError extends Error {
 /** Envoy's default max_response_headers_kb (60 KiB): status line and headers (and trailers). */
 export const MAX_RESPONSE_HEADER_BYTES = 60 * 1024;
 /** Longest chunk-size line (with extensions) accepted (Node's chunk extension limit). */
-const MAX_CHUNK_LINE_BYTES = 16 * 1024;
+export const MAX_CHUNK_LINE_BYTES = 16 * 1024;
 
-// RFC 9110 tchar.
-const TCHAR = new Uint8Array(256);
+// The HTTP/1.1 syntax below is shared with the downstream server codec (http/http1-server.ts).
+
+/** RFC 9110 tchar, by byte (1: allowed in a token). */
+export const TCHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
 for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1;
 for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1;
 for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1;
 
 /** field-value characters: HTAB, SP, VCHAR, obs-text. */
-const FIELD = new Uint8Array(256);
+export const FIELD = new Uint8Array(256);
 FIELD[9] = 1;
 for (let c = 0x20; c <= 0xff; c++) if (c !== 0x7f) FIELD[c] = 1;
 
 const TOKEN_RE = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
 /** Not a field-value character (CR, LF, NUL...): faster than a loop over charCodeAt. */
-const INVALID_VALUE_RE = /[^\t\x20-\x7e\x80-\xff]/;
+export const INVALID_VALUE_RE = /[^\t\x20-\x7e\x80-\xff]/;
 const INVALID_PATH_RE = /[^\u0021-\u00ff]/;
 /** `HTTP/1.` */
 const STATUS_PREFIX = [0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e];
@@ -142,6 +144,36 @@ export function outgoingHeader(headers: OutgoingHttpHeaders, name: string): stri
 export function isChunkedCoding(te: string): boolean {
   const i = te.lastIndexOf(',');
   return (i < 0 ? te : te.slice(i + 1)).trim().toLowerCase() === 'chunked';
+}
+
+/** parseChunkSizeLine: the size is not a hexadecimal number (or too large; llhttp's HPE_INVALID_CHUNK_SIZE). */
+export const CHUNK_SIZE_INVALID = -1;
+/** parseChunkSizeLine: a character not allowed in a chunk extension (llhttp strict: HPE_STRICT). */
+export const CHUNK_EXTENSION_INVALID = -2;
+
+/**
+ * A chunk-size line (RFC 9112 §7.1) in `buf[start, end)`, without its CRLF: the chunk size, or
+ * CHUNK_SIZE_INVALID / CHUNK_EXTENSION_INVALID. Extensions are checked and ignored.
+ */
+export function parseChunkSizeLine(buf: Uint8Array, start: number, end: number): number {
+  let k = start;
+  let size = 0;
+  for (; k < end; k++) {
+    const c = buf[k] as number;
+    let d: number;
+    if (c >= 0x30 && c <= 0x39) d = c - 0x30;
+    else if (c >= 0x61 && c <= 0x66) d = c - 0x57;
+    else if (c >= 0x41 && c <= 0x46) d = c - 0x37;
+    else break;
+    size = size * 16 + d;
+    if (size > Number.MAX_SAFE_INTEGER) return CHUNK_SIZE_INVALID;
+  }
+  if (k === start) return CHUNK_SIZE_INVALID;
+  if (k < end) {
+    if (buf[k] !== 0x3b /* ; */) return CHUNK_SIZE_INVALID;
+    for (k++; k < end; k++) if (FIELD[buf[k] as number] !== 1) return CHUNK_EXTENSION_INVALID;
+  }
+  return size;
 }
 
 /** The framing of one body chunk in chunked encoding: size line, data and CRLF. */
@@ -583,29 +615,10 @@ export class Http1ResponseParser {
 
   /** Parses the chunk-size line just read (size and extensions). */
   private parseChunkSize(): void {
-    const buf = this.lineBuf;
-    const e = this.lineEnd;
-    const s = this.lineStart;
-    let k = s;
-    let size = 0;
-    for (; k < e; k++) {
-      const c = buf[k] ?? 0;
-      let d: number;
-      if (c >= 0x30 && c <= 0x39) d = c - 0x30;
-      else if (c >= 0x61 && c <= 0x66) d = c - 0x57;
-      else if (c >= 0x41 && c <= 0x46) d = c - 0x37;
-      else break;
-      size = size * 16 + d;
-      if (size > Number.MAX_SAFE_INTEGER) this.fail('HPE_INVALID_CHUNK_SIZE', 'chunk too large');
-    }
-    if (k === s) this.fail('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size');
-    if (k < e) {
-      if (buf[k] !== 59 /* ; */)
-        this.fail('HPE_INVALID_CHUNK_SIZE', 'invalid character after chunk size');
-      for (k++; k < e; k++)
-        if (FIELD[buf[k] ?? 0] !== 1)
-          this.fail('HPE_STRICT', 'invalid character in chunk extension');
-    }
+    const size = parseChunkSizeLine(this.lineBuf, this.lineStart, this.lineEnd);
+    if (size === CHUNK_SIZE_INVALID) this.fail('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size');
+    if (size === CHUNK_EXTENSION_INVALID)
+      this.fail('HPE_STRICT', 'invalid character in chunk extension');
     if (size === 0) {
       this.state = S.Trailers;
       this.headBytes = 0;
