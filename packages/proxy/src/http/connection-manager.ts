@@ -6,7 +6,6 @@
 // (x-forwarded-for / -proto per use_remote_address and xff_num_trusted_hops, x-request-id,
 // x-envoy-* from external clients, hop-by-hop headers, path normalization) and hands each
 // request to the router (router.ts) with its StreamInfo.
-import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import {
   constants as h2constants,
@@ -26,6 +25,7 @@ import type {
 } from '@trellis/envoy';
 import type { StatsScope } from '../observability/stats-api.js';
 import { newStreamInfo, RESPONSE_FLAGS, type StreamInfo } from '../stream-info.js';
+import { newRequestId } from './request-id.js';
 import type { ClusterManagerApi, DestinationAddress } from '../upstream/api.js';
 import { parseHostPort } from '../upstream/cluster.js';
 import { durationMs } from '../duration.js';
@@ -805,7 +805,7 @@ export class HttpConnectionManagerImpl implements Http1ServerHandler<ConnState> 
     if (this.generateRequestId) {
       const cur = headerValue(map, 'x-request-id');
       if (cur === undefined || cur === '' || (edge && !this.preserveExternalRequestId))
-        map['x-request-id'] = randomUUID();
+        map['x-request-id'] = newRequestId();
     }
     if (this.routerConfig.via !== undefined) {
       const cur = headerValue(map, 'via');

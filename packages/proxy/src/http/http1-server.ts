@@ -29,6 +29,7 @@ import {
   parseChunkSizeLine,
   TCHAR,
 } from '../upstream/http1-codec.js';
+import { headerNameFromString } from '../upstream/header-names.js';
 import type { Downstream } from './downstream.js';
 import type { HeaderMap } from './headers.js';
 
@@ -157,7 +158,7 @@ export function parseRequestHead(s: string): H1RequestHead {
       const c = s.charCodeAt(k);
       if (c < 0x20 ? c !== 0x09 : c === 0x7f) throw invalidChars('header value');
     }
-    const name = s.slice(pos, colon).toLowerCase();
+    const name = headerNameFromString(s, pos, colon);
     const value = s.slice(vs, ve);
     pos = e + 2;
     count++;

@@ -5,6 +5,7 @@
 // are built into a plain object with Node's IncomingMessage rules for repeated fields, so the
 // router sees what it saw with Node's HTTP client. Errors carry llhttp's `HPE_*` codes.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { headerNameFromBytes } from './header-names.js';
 
 /** A response that is not valid HTTP/1.1 (`code` is llhttp's error name). */
 export class Http1ParseError extends Error {
@@ -66,22 +67,6 @@ export function isToken(t: string): boolean {
   if (!TOKEN_RE.test(t)) return false;
   if (VALID_TOKENS.size < VALID_TOKENS_MAX) VALID_TOKENS.add(t);
   return true;
-}
-
-/**
- * Response header names as received → lower-cased (names arrive in a few fixed spellings).
- * Only valid names get here; bounded like VALID_TOKENS.
- */
-const LOWER_NAMES = new Map<string, string>();
-const LOWER_NAMES_MAX = 1024;
-
-function lowerName(raw: string): string {
-  let lower = LOWER_NAMES.get(raw);
-  if (lower === undefined) {
-    lower = raw.toLowerCase();
-    if (LOWER_NAMES.size < LOWER_NAMES_MAX) LOWER_NAMES.set(raw, lower);
-  }
-  return lower;
 }
 
 /** Request heads that cannot be serialised (an invalid token or value, as Node refuses). */
@@ -546,7 +531,7 @@ export class Http1ResponseParser {
     for (let k = start; k < end; k++)
       if (FIELD[buf[k] ?? 0] !== 1)
         this.fail('HPE_INVALID_HEADER_TOKEN', 'invalid header value character');
-    const name = lowerName(latin1(buf, s, colon));
+    const name = headerNameFromBytes(buf, s, colon);
     const value = start < end ? latin1(buf, start, end) : '';
     if (isHead) {
       if (name === 'content-length') {
