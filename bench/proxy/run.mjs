@@ -48,13 +48,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { openFileStore } from '@trellis/config';
+import { PROXY_NODE_FLAGS } from '@trellis/local';
 
 const HERE = import.meta.dirname;
 const REPO = resolve(HERE, '../..');
 const TRELLIS = join(REPO, 'packages/cli/bin/trellis.js');
 const FIXED_RATE = join(HERE, 'fixed-rate.mjs');
 const NODE_FLOOR = join(HERE, 'node-floor.mjs');
-// Extra node flags for the Trellis sidecars only (e.g. BENCH_PROXY_NODE_ARGS=--trace-gc).
+// Extra node flags for the Trellis sidecars only (e.g. BENCH_PROXY_NODE_ARGS=--trace-gc), after
+// the flags `trellis up` starts every proxy with (PROXY_NODE_FLAGS; a later flag wins).
 const PROXY_NODE_ARGS = (process.env.BENCH_PROXY_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const { fetch } = globalThis;
 const CLK_TCK = 100; // USER_HZ (getconf CLK_TCK)
@@ -547,6 +549,7 @@ function startSidecar(name, xds, pod, labels, extra, bin = TRELLIS) {
     process.execPath,
     [
       ...prof,
+      ...PROXY_NODE_FLAGS,
       ...PROXY_NODE_ARGS,
       bin,
       'proxy',
@@ -621,6 +624,7 @@ async function main() {
       node: process.version,
       nginx: NGINX_VERSION,
       wrk: WRK_VERSION,
+      trellisNodeFlags: [...PROXY_NODE_FLAGS, ...PROXY_NODE_ARGS],
       pinned: pin ? { proxies: opt.proxyCpu, loadBackendControlPlane: opt.loadCpu } : null,
       loadavgAtStart: (await readFile('/proc/loadavg', 'utf8')).trim(),
     },
@@ -955,7 +959,8 @@ function printTable(result) {
   console.log(
     `\n${result.machine.cpus} × ${result.machine.cpuModel}, ${result.machine.node}, ${result.machine.nginx}, ` +
       `${result.machine.wrk}; proxies pinned to cpu ${opt.proxyCpu}, load generator + backend + control plane ` +
-      `to cpu ${opt.loadCpu}; ${opt.rounds} round(s) × ${opt.duration} s per case (medians)`,
+      `to cpu ${opt.loadCpu}; ${opt.rounds} round(s) × ${opt.duration} s per case (medians); ` +
+      `Trellis sidecars run with node ${result.machine.trellisNodeFlags.join(' ')}`,
   );
 }
 

@@ -915,3 +915,39 @@ test('TLS downstream: ALPN h2 is served as HTTP/2, http/1.1 as HTTP/1.1, x-forwa
     await backend.close();
   }
 });
+
+test('HCM stats: downstream_cx_idle_timeout and downstream_rq_response_before_rq_complete', async () => {
+  const proxy = await startProxy({
+    clusters: [],
+    routes: [
+      routeConfig('routes', [
+        vhost('all', ['*'], [route({ prefix: '/' }, { directResponse: { status: 413 } })]),
+      ]),
+    ],
+    hcm: hcmConfig({ commonHttpProtocolOptions: { idleTimeout: '0.200s' } }),
+  });
+  try {
+    // A complete request, then nothing: the idle timeout closes the connection.
+    const idle = net.connect(proxy.port, '127.0.0.1');
+    const idleClosed = new Promise<void>((r) => idle.once('close', () => r()));
+    idle.on('data', () => {});
+    idle.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+    await idleClosed;
+    assert.equal(proxy.stats.get('http.test.downstream_cx_idle_timeout'), 1);
+    assert.equal(proxy.stats.get('http.test.downstream_rq_response_before_rq_complete'), 0);
+
+    // A body that never ends: the direct response completes first, and the connection closes.
+    const early = net.connect(proxy.port, '127.0.0.1');
+    let got = '';
+    early.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    const earlyClosed = new Promise<void>((r) => early.once('close', () => r()));
+    early.write('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789');
+    await earlyClosed;
+    assert.match(got, /^HTTP\/1\.1 413 /);
+    assert.match(got, /\r\nconnection: close\r\n/);
+    assert.equal(proxy.stats.get('http.test.downstream_rq_response_before_rq_complete'), 1);
+    assert.equal(proxy.stats.get('http.test.downstream_cx_idle_timeout'), 1);
+  } finally {
+    await proxy.close();
+  }
+});

@@ -373,7 +373,9 @@ export class HttpConnectionManagerImpl implements Http1ServerHandler<ConnState> 
       }
       if (this.idleTimeoutMs > 0)
         session.setTimeout(this.idleTimeoutMs, () => {
-          if (state.h2Streams === 0) session.close();
+          if (state.h2Streams !== 0) return;
+          this.stats.downstream_cx_idle_timeout.inc();
+          session.close();
         });
       if (this.draining) session.close();
     });
@@ -573,6 +575,11 @@ export class HttpConnectionManagerImpl implements Http1ServerHandler<ConnState> 
     this.stats.downstream_rq_timeout.inc();
     ds.closeConnection();
     stream.localReply(408, 'request timeout', DETAILS.requestOverallTimeout);
+  }
+
+  /** Http1ServerHandler: a keep-alive connection idle for idle_timeout is being closed. */
+  onIdleTimeout(): void {
+    this.stats.downstream_cx_idle_timeout.inc();
   }
 
   /** A codec error outside any stream, for access logs (Envoy logs them as requests with DPE). */

@@ -13,6 +13,7 @@ export class HcmStats {
   readonly downstream_cx_upgrades_total: Counter;
   readonly downstream_cx_upgrades_active: Gauge;
   readonly downstream_cx_destroy: Counter;
+  readonly downstream_cx_idle_timeout: Counter;
   readonly downstream_cx_rx_bytes_total: Counter;
   readonly downstream_cx_tx_bytes_total: Counter;
   readonly downstream_cx_length_ms: Histogram;
@@ -30,6 +31,7 @@ export class HcmStats {
   readonly downstream_rq_ws_on_non_ws_route: Counter;
   readonly downstream_rq_non_relative_path: Counter;
   readonly downstream_rq_time: Histogram;
+  readonly downstream_rq_response_before_rq_complete: Counter;
   readonly no_route: Counter;
   readonly no_cluster: Counter;
   readonly rq_redirect: Counter;
@@ -51,6 +53,7 @@ export class HcmStats {
     this.downstream_cx_upgrades_total = c('downstream_cx_upgrades_total');
     this.downstream_cx_upgrades_active = g('downstream_cx_upgrades_active');
     this.downstream_cx_destroy = c('downstream_cx_destroy');
+    this.downstream_cx_idle_timeout = c('downstream_cx_idle_timeout');
     this.downstream_cx_rx_bytes_total = c('downstream_cx_rx_bytes_total');
     this.downstream_cx_tx_bytes_total = c('downstream_cx_tx_bytes_total');
     this.downstream_cx_length_ms = scope.histogram('downstream_cx_length_ms');
@@ -68,6 +71,7 @@ export class HcmStats {
     this.downstream_rq_ws_on_non_ws_route = c('downstream_rq_ws_on_non_ws_route');
     this.downstream_rq_non_relative_path = c('downstream_rq_non_relative_path');
     this.downstream_rq_time = scope.histogram('downstream_rq_time');
+    this.downstream_rq_response_before_rq_complete = c('downstream_rq_response_before_rq_complete');
     this.no_route = c('no_route');
     this.no_cluster = c('no_cluster');
     this.rq_redirect = c('rq_redirect');

@@ -587,6 +587,8 @@ export interface Http1ServerHandler<C> {
   ): void;
   /** request_timeout expired before the whole request was received. */
   onRequestTimeout(conn: Http1ServerConnection<C>, ds: H1Downstream): void;
+  /** No request for idle_timeout since the last response: the connection is closed. */
+  onIdleTimeout?(conn: Http1ServerConnection<C>): void;
 }
 
 const enum Phase {
@@ -1150,8 +1152,12 @@ export class Http1ServerConnection<C> {
     const kind = this.deadlineKind;
     this.clearDeadline();
     switch (kind) {
-      case Deadline.Fresh:
       case Deadline.Idle:
+        this.phase = Phase.Closed;
+        this.handler.onIdleTimeout?.(this);
+        this.socket.destroy();
+        break;
+      case Deadline.Fresh:
       case Deadline.Close:
         this.phase = Phase.Closed;
         this.socket.destroy();

@@ -1376,6 +1376,10 @@ export class ActiveStream {
     const stats = this.cfg.stats;
     stats.downstream_rq_active.dec();
     stats.downstream_rq_completed.inc();
+    // Envoy: a response that ended before the whole request was read (the connection of an
+    // HTTP/1.1 request closes; an HTTP/2 stream is reset).
+    if (this.responseComplete && !this.ds.aborted && !this.ds.requestReceived)
+      stats.downstream_rq_response_before_rq_complete.inc();
     if (info.responseCode > 0) stats.responseCode(info.responseCode);
     stats.downstream_rq_time.record(info.durationMs);
     const cb = this.cfg.onStreamComplete;
