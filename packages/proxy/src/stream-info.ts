@@ -170,8 +170,15 @@ export interface StreamInfo {
   readonly metadata: Map<string, unknown>;
   /** `metadata.get(key)` without creating the map. */
   metadataValue(key: string): unknown;
+  /** `metadata.set(key, value)` without creating the map (for the first few keys). */
+  setMetadata(key: string, value: unknown): void;
   /** `metadata.size` without creating the map. */
   readonly metadataSize: number;
+  /**
+   * Starts the stream's metadata from its connection's (read, not copied, until `metadata` is
+   * used): called once, before any other metadata is set.
+   */
+  inheritMetadata(from: ReadonlyMap<string, unknown>): void;
 }
 
 /**
@@ -213,7 +220,14 @@ class StreamInfoImpl implements StreamInfo {
   attemptCount = 0;
   connectionTerminationDetails: string | undefined = undefined;
   downstreamLocalCloseReason: string | undefined = undefined;
+  /** The metadata once materialised (then the only copy). */
   #metadata: Map<string, unknown> | undefined = undefined;
+  /** Before that: the connection's entries (not ours to change) and up to two of the stream's. */
+  #inherited: ReadonlyMap<string, unknown> | undefined = undefined;
+  #key1: string | undefined = undefined;
+  #value1: unknown = undefined;
+  #key2: string | undefined = undefined;
+  #value2: unknown = undefined;
 
   constructor(
     init: Pick<
@@ -237,15 +251,60 @@ class StreamInfoImpl implements StreamInfo {
   }
 
   get metadata(): Map<string, unknown> {
-    return (this.#metadata ??= new Map());
+    let m = this.#metadata;
+    if (m === undefined) {
+      // Materialised: the connection's entries, then the ones set on the stream.
+      m = new Map(this.#inherited);
+      if (this.#key1 !== undefined) m.set(this.#key1, this.#value1);
+      if (this.#key2 !== undefined) m.set(this.#key2, this.#value2);
+      this.#metadata = m;
+      this.#inherited = undefined;
+      this.#key1 = this.#key2 = undefined;
+      this.#value1 = this.#value2 = undefined;
+    }
+    return m;
   }
 
   metadataValue(key: string): unknown {
-    return this.#metadata?.get(key);
+    const m = this.#metadata;
+    if (m !== undefined) return m.get(key);
+    if (key === this.#key1) return this.#value1;
+    if (key === this.#key2) return this.#value2;
+    return this.#inherited?.get(key);
+  }
+
+  setMetadata(key: string, value: unknown): void {
+    if (this.#metadata === undefined) {
+      if (this.#key1 === undefined || this.#key1 === key) {
+        this.#key1 = key;
+        this.#value1 = value;
+        return;
+      }
+      if (this.#key2 === undefined || this.#key2 === key) {
+        this.#key2 = key;
+        this.#value2 = value;
+        return;
+      }
+    }
+    this.metadata.set(key, value);
   }
 
   get metadataSize(): number {
-    return this.#metadata?.size ?? 0;
+    const m = this.#metadata;
+    if (m !== undefined) return m.size;
+    const inherited = this.#inherited;
+    let n = inherited?.size ?? 0;
+    if (this.#key1 !== undefined && !inherited?.has(this.#key1)) n++;
+    if (this.#key2 !== undefined && !inherited?.has(this.#key2)) n++;
+    return n;
+  }
+
+  inheritMetadata(from: ReadonlyMap<string, unknown>): void {
+    if (this.#metadata !== undefined || this.#key1 !== undefined) {
+      for (const [k, v] of from) if (!this.metadata.has(k)) this.metadata.set(k, v);
+      return;
+    }
+    if (from.size > 0) this.#inherited = from;
   }
 }
 

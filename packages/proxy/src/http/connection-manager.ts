@@ -131,6 +131,48 @@ interface ConnState {
 type Codec = 'h1' | 'h2';
 
 /** One HttpConnectionManager configuration, serving any number of connections. */
+/** An absolute-form request-target split up (`scheme` undefined: neither http nor https). */
+interface AbsoluteUrl {
+  readonly scheme: 'http' | 'https' | undefined;
+  readonly authority: string;
+  readonly rest: string;
+}
+
+const SCHEME_CHAR = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  if (/[a-zA-Z0-9+.-]/.test(ch)) SCHEME_CHAR[c] = 1;
+}
+
+/**
+ * `scheme://authority[rest]` (RFC 9112 absolute-form; the scheme a letter then letters, digits,
+ * `+`, `-`, `.`; the authority up to `/`, `?` or `#`, not empty); undefined when the target is not
+ * one. By hand: the explicit capture port sees one per request.
+ */
+export function splitAbsoluteUrl(url: string): AbsoluteUrl | undefined {
+  const c0 = url.charCodeAt(0) | 0x20;
+  if (!(c0 >= 0x61 && c0 <= 0x7a)) return undefined;
+  let i = 1;
+  while (i < url.length && SCHEME_CHAR[url.charCodeAt(i)] === 1) i++;
+  if (
+    url.charCodeAt(i) !== 0x3a ||
+    url.charCodeAt(i + 1) !== 0x2f ||
+    url.charCodeAt(i + 2) !== 0x2f
+  )
+    return undefined;
+  const start = i + 3;
+  let end = start;
+  while (end < url.length) {
+    const c = url.charCodeAt(end);
+    if (c === 0x2f || c === 0x3f || c === 0x23) break;
+    end++;
+  }
+  if (end === start) return undefined;
+  const name = i === 4 || i === 5 ? url.slice(0, i).toLowerCase() : '';
+  const scheme = name === 'http' ? 'http' : name === 'https' ? 'https' : undefined;
+  return { scheme, authority: url.slice(start, end), rest: url.slice(end) };
+}
+
 export class HttpConnectionManagerImpl implements Http1ServerHandler<ConnState> {
   readonly stats: HcmStats;
   private readonly cfg: HttpConnectionManager;
@@ -425,14 +467,13 @@ export class HttpConnectionManagerImpl implements Http1ServerHandler<ConnState> 
       target = hp;
       url = '';
     } else if (url.charCodeAt(0) !== 47 /* / */ && url !== '*') {
-      const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]+)(.*)$/.exec(url);
-      if (!m?.[1] || !m[2]) return { status: 400, details: 'http1.invalid_url' };
+      const m = splitAbsoluteUrl(url);
+      if (!m) return { status: 400, details: 'http1.invalid_url' };
       if (!this.allowAbsoluteUrl) return { status: 400, details: 'absolute_path_rejected' };
-      scheme = m[1].toLowerCase();
-      if (scheme !== 'http' && scheme !== 'https')
-        return { status: 400, details: 'http1.invalid_url' };
-      authority = m[2];
-      url = m[3] || '/';
+      if (m.scheme === undefined) return { status: 400, details: 'http1.invalid_url' };
+      scheme = m.scheme;
+      authority = m.authority;
+      url = m.rest || '/';
       if (url.charCodeAt(0) !== 47) url = '/' + url;
       const hp = parseHostPort(authority);
       target = hp ?? { address: authority, port: scheme === 'https' ? 443 : 80 };
@@ -687,7 +728,7 @@ export class HttpConnectionManagerImpl implements Http1ServerHandler<ConnState> 
     if (conn?.filterChainName !== undefined) info.filterChainName = conn.filterChainName;
     if (conn?.requestedServerName !== undefined)
       info.requestedServerName = conn.requestedServerName;
-    if (conn?.metadata) for (const [k, v] of conn.metadata) info.metadata.set(k, v);
+    if (conn?.metadata) info.inheritMetadata(conn.metadata);
     return info;
   }
 

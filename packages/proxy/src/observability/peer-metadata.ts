@@ -270,8 +270,8 @@ export class PeerMetadataExchange {
     if (id !== undefined) headers[PEER_METADATA_ID_HEADER] = undefined;
     if (value !== undefined) headers[PEER_METADATA_HEADER] = undefined;
     const peer = this.lookup(id, value);
-    if (peer && !info.metadata.has(DOWNSTREAM_PEER_KEY))
-      info.metadata.set(DOWNSTREAM_PEER_KEY, peer);
+    if (peer && info.metadataValue(DOWNSTREAM_PEER_KEY) === undefined)
+      info.setMetadata(DOWNSTREAM_PEER_KEY, peer);
     return value !== undefined && value !== '';
   }
 
@@ -306,6 +306,7 @@ export class PeerMetadataExchange {
     if (id !== undefined) headers[PEER_METADATA_ID_HEADER] = undefined;
     if (value !== undefined) headers[PEER_METADATA_HEADER] = undefined;
     const peer = this.lookup(id, value);
-    if (peer && !info.metadata.has(UPSTREAM_PEER_KEY)) info.metadata.set(UPSTREAM_PEER_KEY, peer);
+    if (peer && info.metadataValue(UPSTREAM_PEER_KEY) === undefined)
+      info.setMetadata(UPSTREAM_PEER_KEY, peer);
   }
 }

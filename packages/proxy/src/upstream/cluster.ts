@@ -616,8 +616,31 @@ function withHostname(ep: LbEndpoint, name: string | undefined): LbEndpoint {
 
 /** `host:port` or `[v6]:port`; undefined without a valid port. */
 export function parseHostPort(v: string): { address: string; port: number } | undefined {
-  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(v) ?? /^([^:]+):(\d{1,5})$/.exec(v);
-  if (!m?.[1] || !m[2]) return undefined;
-  const port = Number(m[2]);
-  return port > 0 && port < 65536 ? { address: m[1], port } : undefined;
+  // By hand rather than with regular expressions: absolute-form requests and CONNECT parse one
+  // per request. `[v6]:port` first, then `host:port` with no other colon.
+  if (v.charCodeAt(0) === 0x5b /* [ */) {
+    const close = v.indexOf(']');
+    if (close >= 2 && v.indexOf(']', close + 1) < 0 && v.charCodeAt(close + 1) === 0x3a) {
+      const port = portAt(v, close + 2);
+      if (port >= 0)
+        return port > 0 && port < 65536 ? { address: v.slice(1, close), port } : undefined;
+    }
+  }
+  const colon = v.indexOf(':');
+  if (colon <= 0 || v.indexOf(':', colon + 1) >= 0) return undefined;
+  const port = portAt(v, colon + 1);
+  return port > 0 && port < 65536 ? { address: v.slice(0, colon), port } : undefined;
+}
+
+/** 1 to 5 digits from `start` to the end of `v`, or -1. */
+function portAt(v: string, start: number): number {
+  const n = v.length - start;
+  if (n < 1 || n > 5) return -1;
+  let port = 0;
+  for (let k = start; k < v.length; k++) {
+    const d = v.charCodeAt(k) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    port = port * 10 + d;
+  }
+  return port;
 }
