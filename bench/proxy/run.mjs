@@ -21,7 +21,8 @@
 //   2. fixed rate: 1,000 requests/s open loop (fixed-rate.mjs) → latency p50/p90/p99 (added =
 //      peer − direct), proxy CPU seconds per 1,000 requests, vCPU per proxy;
 //   3. large bodies: wrk, 1 MB responses → MB/s;
-//   4. memory: VmRSS and VmHWM of each proxy (nginx: master + worker) at the end.
+//   4. memory: VmRSS, VmHWM and private memory (USS, smaps_rollup) of each proxy (nginx: master
+//      + worker) at the end.
 // Prints a table and writes everything as JSON to bench/results/.
 //
 //   node bench/proxy/run.mjs [--quick] [--duration 15] [--rounds 2] [--connections 64]
@@ -268,8 +269,15 @@ async function cpuTicks(pid) {
 
 async function memory(pid) {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
+  const kb = (text, k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+  // Private memory (USS: pages no other process maps): what one more proxy costs. RSS also
+  // counts the executable's and libraries' pages, which every process of the same binary shares.
+  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
+  return {
+    rssKb: kb(status, 'VmRSS'),
+    hwmKb: kb(status, 'VmHWM'),
+    ussKb: kb(rollup, 'Private_Clean') + kb(rollup, 'Private_Dirty'),
+  };
 }
 
 async function childPids(pid) {
@@ -770,12 +778,14 @@ async function main() {
         for (const proc of p.proxies) {
           let rssKb = 0;
           let hwmKb = 0;
+          let ussKb = 0;
           for (const pid of await proxyPids(proc)) {
             const m = await memory(pid);
             rssKb += m.rssKb;
             hwmKb += m.hwmKb;
+            ussKb += m.ussKb;
           }
-          r.memory[proc.name] = { rssKb, hwmKb };
+          r.memory[proc.name] = { rssKb, hwmKb, ussKb };
         }
         for (const proc of p.proxies)
           if (proc.exited)
@@ -859,6 +869,7 @@ function summarize(result) {
       peakRssMbPerProxy: Object.fromEntries(
         proxies.map((p) => [p, rs.at(-1).memory[p].hwmKb / 1024]),
       ),
+      ussMbPerProxy: Object.fromEntries(proxies.map((p) => [p, rs.at(-1).memory[p].ussKb / 1024])),
     };
   }
   if (s.trellis && s.nginx) {
@@ -872,6 +883,7 @@ function summarize(result) {
       addedP99: ratio(t.addedP99Ms, n.addedP99Ms),
       cpuPer1000: ratio(t.cpuSPer1000, n.cpuSPer1000),
       rssPerProxy: ratio(mean(s.trellis.rssMbPerProxy), mean(s.nginx.rssMbPerProxy)),
+      ussPerProxy: ratio(mean(s.trellis.ussMbPerProxy), mean(s.nginx.ussMbPerProxy)),
       largeMBps: ratio(s.trellis.largeMBps, s.nginx.largeMBps),
     };
   }
@@ -886,6 +898,7 @@ function summarize(result) {
       addedP99: ratio(t.addedP99Ms, b.addedP99Ms),
       cpuPer1000: ratio(t.cpuSPer1000, b.cpuSPer1000),
       rssPerProxy: ratio(sum(s.trellis.rssMbPerProxy), sum(s.baseline.rssMbPerProxy)),
+      ussPerProxy: ratio(sum(s.trellis.ussMbPerProxy), sum(s.baseline.ussMbPerProxy)),
       largeMBps: ratio(s.trellis.largeMBps, s.baseline.largeMBps),
     };
   }
@@ -941,6 +954,11 @@ function printTable(result) {
   }
   add('RSS MB per proxy (client / server)', (x) => sideBySide(x.rssMbPerProxy), 'rssPerProxy');
   add('peak RSS MB per proxy (client / server)', (x) => sideBySide(x.peakRssMbPerProxy));
+  add(
+    'private MB per proxy (USS, client / server)',
+    (x) => sideBySide(x.ussMbPerProxy),
+    'ussPerProxy',
+  );
   add(`1 MB bodies MB/s (${opt.largeConnections} conns)`, (x) => f(x.largeMBps, 0), 'largeMBps');
   add('  errors', (x) => f(x.largeErrors, 0));
   const header = ['', ...cols, 'trellis/nginx', ...(RB ? ['trellis/baseline'] : [])];
