@@ -48,6 +48,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import { openFileStore } from '@trellis/config';
 import { PROXY_NODE_FLAGS } from '@trellis/local';
 
@@ -109,6 +110,14 @@ const opt = {
 };
 if (opt.baseline && !opt.peers.includes('baseline')) opt.peers.push('baseline');
 const BASELINE_TRELLIS = opt.baseline ? join(opt.baseline, 'packages/cli/bin/trellis.js') : '';
+// Each tree's sidecars run with that tree's own launch flags (none before PROXY_NODE_FLAGS).
+const BASELINE_NODE_FLAGS = opt.baseline
+  ? ((
+      await import(
+        pathToFileURL(join(opt.baseline, 'packages/local/dist/src/index.js')).href
+      ).catch(() => ({}))
+    ).PROXY_NODE_FLAGS ?? [])
+  : [];
 if (opt.baseline && !existsSync(BASELINE_TRELLIS)) {
   console.error(`bench/proxy: --baseline: no ${BASELINE_TRELLIS}`);
   process.exit(2);
@@ -557,7 +566,7 @@ function startSidecar(name, xds, pod, labels, extra, bin = TRELLIS) {
     process.execPath,
     [
       ...prof,
-      ...PROXY_NODE_FLAGS,
+      ...(bin === TRELLIS ? PROXY_NODE_FLAGS : BASELINE_NODE_FLAGS),
       ...PROXY_NODE_ARGS,
       bin,
       'proxy',
@@ -633,6 +642,7 @@ async function main() {
       nginx: NGINX_VERSION,
       wrk: WRK_VERSION,
       trellisNodeFlags: [...PROXY_NODE_FLAGS, ...PROXY_NODE_ARGS],
+      baselineNodeFlags: opt.baseline ? [...BASELINE_NODE_FLAGS, ...PROXY_NODE_ARGS] : undefined,
       pinned: pin ? { proxies: opt.proxyCpu, loadBackendControlPlane: opt.loadCpu } : null,
       loadavgAtStart: (await readFile('/proc/loadavg', 'utf8')).trim(),
     },
@@ -978,7 +988,8 @@ function printTable(result) {
     `\n${result.machine.cpus} × ${result.machine.cpuModel}, ${result.machine.node}, ${result.machine.nginx}, ` +
       `${result.machine.wrk}; proxies pinned to cpu ${opt.proxyCpu}, load generator + backend + control plane ` +
       `to cpu ${opt.loadCpu}; ${opt.rounds} round(s) × ${opt.duration} s per case (medians); ` +
-      `Trellis sidecars run with node ${result.machine.trellisNodeFlags.join(' ')}`,
+      `Trellis sidecars run with node ${result.machine.trellisNodeFlags.join(' ')}` +
+      (opt.baseline ? `, the baseline's with [${result.machine.baselineNodeFlags.join(' ')}]` : ''),
   );
 }
 

@@ -28,12 +28,19 @@ import { podLogPath, type RuntimePaths } from './runtime-files.js';
 export const SIDECAR_CONTAINER = 'istio-proxy';
 
 /**
- * Node.js flags for every proxy process (sidecars and gateways), before the CLI's path. V8's
- * young generation may otherwise grow to 16 MB semi-spaces (three of them committed under load):
- * capped at 4 MB, a sidecar under load holds about 25 MB less for about 3% more CPU per request
- * (BENCHMARKS.md, *Data plane*). bench/proxy/run.mjs starts its sidecars with the same flags.
+ * Node.js flags for every proxy process (sidecars and gateways), before the CLI's path.
+ * - `--max-semi-space-size=4`: V8's young generation may otherwise grow to 16 MB semi-spaces;
+ *   capped, a sidecar under load holds about 25 MB less (RSS and private memory).
+ * - `--single-threaded-gc`: the collector's work stays on the proxy's own thread instead of
+ *   waking helper threads that compete with it for the same small CPU budget (a sidecar's
+ *   limit; the benchmark's one core for both proxies): p99 at 1,000 req/s was the lowest of the
+ *   three settings in each of three runs, throughput unchanged.
+ * Measured in BENCHMARKS.md, *Data plane*; bench/proxy/run.mjs starts its sidecars the same way.
  */
-export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
+export const PROXY_NODE_FLAGS: readonly string[] = [
+  '--max-semi-space-size=4',
+  '--single-threaded-gc',
+];
 export const NODE_NAME = 'local';
 
 export interface ReplicaDeps {
