@@ -289,6 +289,24 @@ async function memory(pid) {
   };
 }
 
+/** Memory of each proxy (nginx: master + worker), by proxy name. */
+async function proxiesMemory(proxies) {
+  const out = {};
+  for (const proc of proxies) {
+    let rssKb = 0;
+    let hwmKb = 0;
+    let ussKb = 0;
+    for (const pid of await proxyPids(proc)) {
+      const m = await memory(pid);
+      rssKb += m.rssKb;
+      hwmKb += m.hwmKb;
+      ussKb += m.ussKb;
+    }
+    out[proc.name] = { rssKb, hwmKb, ussKb };
+  }
+  return out;
+}
+
 async function childPids(pid) {
   try {
     const s = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8');
@@ -775,6 +793,8 @@ async function main() {
           r.fixedRate[rate] = await measured(p.proxies, () =>
             fixedRate(p.port, opt.duration, rate),
           );
+          // Memory at the first fixed rate (Istio's reference point is 1,000 req/s).
+          if (rate === opt.rates[0]) r.memoryAtRate = await proxiesMemory(p.proxies);
         }
         if (opt.largeConnections > 0) {
           console.error(
@@ -784,19 +804,7 @@ async function main() {
             wrk(dir, p.port, TARGET_1M, opt.largeConnections, opt.duration),
           );
         }
-        r.memory = {};
-        for (const proc of p.proxies) {
-          let rssKb = 0;
-          let hwmKb = 0;
-          let ussKb = 0;
-          for (const pid of await proxyPids(proc)) {
-            const m = await memory(pid);
-            rssKb += m.rssKb;
-            hwmKb += m.hwmKb;
-            ussKb += m.ussKb;
-          }
-          r.memory[proc.name] = { rssKb, hwmKb, ussKb };
-        }
+        r.memory = await proxiesMemory(p.proxies);
         for (const proc of p.proxies)
           if (proc.exited)
             throw new Error(`${proc.name} exited (${proc.exit}) under load:\n${proc.err}`);
@@ -835,6 +843,13 @@ async function main() {
 }
 
 /** Medians over rounds of every figure the table shows. */
+/** One figure of each proxy's memory record in MB (null when not measured). */
+function memoryAt(memory, key) {
+  return memory
+    ? Object.fromEntries(Object.entries(memory).map(([p, m]) => [p, m[key] / 1024]))
+    : null;
+}
+
 function summarize(result) {
   const names = Object.keys(result.rounds[0]?.peers ?? {});
   const s = {};
@@ -880,6 +895,8 @@ function summarize(result) {
         proxies.map((p) => [p, rs.at(-1).memory[p].hwmKb / 1024]),
       ),
       ussMbPerProxy: Object.fromEntries(proxies.map((p) => [p, rs.at(-1).memory[p].ussKb / 1024])),
+      rssMbPerProxyAtRate: memoryAt(rs.at(-1).memoryAtRate, 'rssKb'),
+      ussMbPerProxyAtRate: memoryAt(rs.at(-1).memoryAtRate, 'ussKb'),
     };
   }
   if (s.trellis && s.nginx) {
@@ -894,6 +911,12 @@ function summarize(result) {
       cpuPer1000: ratio(t.cpuSPer1000, n.cpuSPer1000),
       rssPerProxy: ratio(mean(s.trellis.rssMbPerProxy), mean(s.nginx.rssMbPerProxy)),
       ussPerProxy: ratio(mean(s.trellis.ussMbPerProxy), mean(s.nginx.ussMbPerProxy)),
+      rssAtRate: s.nginx.rssMbPerProxyAtRate
+        ? ratio(mean(s.trellis.rssMbPerProxyAtRate), mean(s.nginx.rssMbPerProxyAtRate))
+        : null,
+      ussAtRate: s.nginx.ussMbPerProxyAtRate
+        ? ratio(mean(s.trellis.ussMbPerProxyAtRate), mean(s.nginx.ussMbPerProxyAtRate))
+        : null,
       largeMBps: ratio(s.trellis.largeMBps, s.nginx.largeMBps),
     };
   }
@@ -909,6 +932,12 @@ function summarize(result) {
       cpuPer1000: ratio(t.cpuSPer1000, b.cpuSPer1000),
       rssPerProxy: ratio(sum(s.trellis.rssMbPerProxy), sum(s.baseline.rssMbPerProxy)),
       ussPerProxy: ratio(sum(s.trellis.ussMbPerProxy), sum(s.baseline.ussMbPerProxy)),
+      rssAtRate: s.baseline.rssMbPerProxyAtRate
+        ? ratio(sum(s.trellis.rssMbPerProxyAtRate), sum(s.baseline.rssMbPerProxyAtRate))
+        : null,
+      ussAtRate: s.baseline.ussMbPerProxyAtRate
+        ? ratio(sum(s.trellis.ussMbPerProxyAtRate), sum(s.baseline.ussMbPerProxyAtRate))
+        : null,
       largeMBps: ratio(s.trellis.largeMBps, s.baseline.largeMBps),
     };
   }
@@ -962,13 +991,15 @@ function printTable(result) {
     );
     add(`  vCPU per proxy (client / server)`, (x) => sideBySide(a(x).vcpuPerProxy, 3));
   }
-  add('RSS MB per proxy (client / server)', (x) => sideBySide(x.rssMbPerProxy), 'rssPerProxy');
-  add('peak RSS MB per proxy (client / server)', (x) => sideBySide(x.peakRssMbPerProxy));
-  add(
-    'private MB per proxy (USS, client / server)',
-    (x) => sideBySide(x.ussMbPerProxy),
-    'ussPerProxy',
-  );
+  if (opt.rates.length > 0) {
+    const at = `at ${opt.rates[0]} rps`;
+    add(`RSS MB per proxy ${at}`, (x) => sideBySide(x.rssMbPerProxyAtRate), 'rssAtRate');
+    add(`private MB per proxy ${at} (USS)`, (x) => sideBySide(x.ussMbPerProxyAtRate), 'ussAtRate');
+  }
+  const end = opt.largeConnections > 0 ? 'after 1 MB bodies' : 'at the end';
+  add(`RSS MB per proxy ${end}`, (x) => sideBySide(x.rssMbPerProxy), 'rssPerProxy');
+  add('peak RSS MB per proxy', (x) => sideBySide(x.peakRssMbPerProxy));
+  add(`private MB per proxy ${end} (USS)`, (x) => sideBySide(x.ussMbPerProxy), 'ussPerProxy');
   add(`1 MB bodies MB/s (${opt.largeConnections} conns)`, (x) => f(x.largeMBps, 0), 'largeMBps');
   add('  errors', (x) => f(x.largeErrors, 0));
   const header = ['', ...cols, 'trellis/nginx', ...(RB ? ['trellis/baseline'] : [])];
