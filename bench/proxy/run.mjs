@@ -895,8 +895,9 @@ function summarize(result) {
         proxies.map((p) => [p, rs.at(-1).memory[p].hwmKb / 1024]),
       ),
       ussMbPerProxy: Object.fromEntries(proxies.map((p) => [p, rs.at(-1).memory[p].ussKb / 1024])),
-      rssMbPerProxyAtRate: memoryAt(rs.at(-1).memoryAtRate, 'rssKb'),
-      ussMbPerProxyAtRate: memoryAt(rs.at(-1).memoryAtRate, 'ussKb'),
+      // The first round's: later rounds reuse processes that already carried the 1 MB case.
+      rssMbPerProxyAtRate: memoryAt(rs[0].memoryAtRate, 'rssKb'),
+      ussMbPerProxyAtRate: memoryAt(rs[0].memoryAtRate, 'ussKb'),
     };
   }
   if (s.trellis && s.nginx) {
