@@ -900,48 +900,27 @@ function summarize(result) {
       ussMbPerProxyAtRate: memoryAt(rs[0].memoryAtRate, 'ussKb'),
     };
   }
-  if (s.trellis && s.nginx) {
-    const mean = (o) => Object.values(o).reduce((a, b) => a + b, 0) / Object.values(o).length;
+  // Trellis / another peer, per proxy (both peers have two).
+  const ratiosTo = (o) => {
+    const mean = (m) =>
+      m ? Object.values(m).reduce((x, y) => x + y, 0) / Object.values(m).length : null;
     const t = s.trellis.atRate[opt.rates[0]] ?? {};
-    const n = s.nginx.atRate[opt.rates[0]] ?? {};
-    s.ratios = {
-      rps: ratio(s.trellis.rps, s.nginx.rps),
-      addedP50: ratio(t.addedP50Ms, n.addedP50Ms),
-      addedP90: ratio(t.addedP90Ms, n.addedP90Ms),
-      addedP99: ratio(t.addedP99Ms, n.addedP99Ms),
-      cpuPer1000: ratio(t.cpuSPer1000, n.cpuSPer1000),
-      rssPerProxy: ratio(mean(s.trellis.rssMbPerProxy), mean(s.nginx.rssMbPerProxy)),
-      ussPerProxy: ratio(mean(s.trellis.ussMbPerProxy), mean(s.nginx.ussMbPerProxy)),
-      rssAtRate: s.nginx.rssMbPerProxyAtRate
-        ? ratio(mean(s.trellis.rssMbPerProxyAtRate), mean(s.nginx.rssMbPerProxyAtRate))
-        : null,
-      ussAtRate: s.nginx.ussMbPerProxyAtRate
-        ? ratio(mean(s.trellis.ussMbPerProxyAtRate), mean(s.nginx.ussMbPerProxyAtRate))
-        : null,
-      largeMBps: ratio(s.trellis.largeMBps, s.nginx.largeMBps),
-    };
-  }
-  if (s.trellis && s.baseline) {
-    const sum = (o) => Object.values(o).reduce((a, b) => a + b, 0);
-    const t = s.trellis.atRate[opt.rates[0]] ?? {};
-    const b = s.baseline.atRate[opt.rates[0]] ?? {};
-    s.ratiosToBaseline = {
-      rps: ratio(s.trellis.rps, s.baseline.rps),
+    const b = o.atRate[opt.rates[0]] ?? {};
+    return {
+      rps: ratio(s.trellis.rps, o.rps),
       addedP50: ratio(t.addedP50Ms, b.addedP50Ms),
       addedP90: ratio(t.addedP90Ms, b.addedP90Ms),
       addedP99: ratio(t.addedP99Ms, b.addedP99Ms),
       cpuPer1000: ratio(t.cpuSPer1000, b.cpuSPer1000),
-      rssPerProxy: ratio(sum(s.trellis.rssMbPerProxy), sum(s.baseline.rssMbPerProxy)),
-      ussPerProxy: ratio(sum(s.trellis.ussMbPerProxy), sum(s.baseline.ussMbPerProxy)),
-      rssAtRate: s.baseline.rssMbPerProxyAtRate
-        ? ratio(sum(s.trellis.rssMbPerProxyAtRate), sum(s.baseline.rssMbPerProxyAtRate))
-        : null,
-      ussAtRate: s.baseline.ussMbPerProxyAtRate
-        ? ratio(sum(s.trellis.ussMbPerProxyAtRate), sum(s.baseline.ussMbPerProxyAtRate))
-        : null,
-      largeMBps: ratio(s.trellis.largeMBps, s.baseline.largeMBps),
+      rssPerProxy: ratio(mean(s.trellis.rssMbPerProxy), mean(o.rssMbPerProxy)),
+      ussPerProxy: ratio(mean(s.trellis.ussMbPerProxy), mean(o.ussMbPerProxy)),
+      rssAtRate: ratio(mean(s.trellis.rssMbPerProxyAtRate), mean(o.rssMbPerProxyAtRate)),
+      ussAtRate: ratio(mean(s.trellis.ussMbPerProxyAtRate), mean(o.ussMbPerProxyAtRate)),
+      largeMBps: ratio(s.trellis.largeMBps, o.largeMBps),
     };
-  }
+  };
+  if (s.trellis && s.nginx) s.ratios = ratiosTo(s.nginx);
+  if (s.trellis && s.baseline) s.ratiosToBaseline = ratiosTo(s.baseline);
   return s;
 }
 

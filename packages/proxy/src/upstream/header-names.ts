@@ -164,24 +164,37 @@ function learn(raw: string): string {
   return name;
 }
 
+/** Byte `i` of a head held as bytes or as a latin1 string. */
+function codeAt(src: Uint8Array | string, i: number): number {
+  return typeof src === 'string' ? src.charCodeAt(i) : (src[i] as number);
+}
+
+/** The table's string for the name in [start, end) of `src`, or undefined when it is not known. */
+function find(src: Uint8Array | string, start: number, end: number): string | undefined {
+  const len = end - start;
+  let h = len;
+  for (let k = start; k < end; k++) h = (Math.imul(h, 31) + (LOWER[codeAt(src, k)] as number)) | 0;
+  const home = h & MASK;
+  for (let p = 0; p < PROBES; p++) {
+    const cand = table[(home + p) & MASK];
+    if (cand === undefined) return undefined;
+    if (cand.length !== len) continue;
+    let k = 0;
+    while (k < len && LOWER[codeAt(src, start + k)] === cand.charCodeAt(k)) k++;
+    if (k === len) return cand;
+  }
+  return undefined;
+}
+
 /**
  * The lower-cased header name in bytes [start, end) of `buf` (all tchar, as the parser checked):
  * the table's string when the name is known.
  */
 export function headerNameFromBytes(buf: Uint8Array, start: number, end: number): string {
-  const len = end - start;
-  let h = len;
-  for (let k = start; k < end; k++) h = (Math.imul(h, 31) + (LOWER[buf[k]!] as number)) | 0;
-  const home = h & MASK;
-  for (let p = 0; p < PROBES; p++) {
-    const cand = table[(home + p) & MASK];
-    if (cand === undefined) break;
-    if (cand.length !== len) continue;
-    let k = 0;
-    while (k < len && LOWER[buf[start + k]!] === cand.charCodeAt(k)) k++;
-    if (k === len) return cand;
-  }
-  return learn(Buffer.from(buf.buffer, buf.byteOffset + start, len).toString('latin1'));
+  return (
+    find(buf, start, end) ??
+    learn(Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('latin1'))
+  );
 }
 
 /**
@@ -189,19 +202,7 @@ export function headerNameFromBytes(buf: Uint8Array, start: number, end: number)
  * the table's string when the name is known.
  */
 export function headerNameFromString(s: string, start: number, end: number): string {
-  const len = end - start;
-  let h = len;
-  for (let k = start; k < end; k++) h = (Math.imul(h, 31) + (LOWER[s.charCodeAt(k)] as number)) | 0;
-  const home = h & MASK;
-  for (let p = 0; p < PROBES; p++) {
-    const cand = table[(home + p) & MASK];
-    if (cand === undefined) break;
-    if (cand.length !== len) continue;
-    let k = 0;
-    while (k < len && LOWER[s.charCodeAt(start + k)] === cand.charCodeAt(k)) k++;
-    if (k === len) return cand;
-  }
-  return learn(s.slice(start, end));
+  return find(s, start, end) ?? learn(s.slice(start, end));
 }
 
 /** How many names were learnt at run time (tests). */
