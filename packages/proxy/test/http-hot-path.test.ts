@@ -4,6 +4,7 @@
 // against the regular expressions they replace on random input.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { seededRandom } from '@trellis/testing';
 import { Http1ResponseParser } from '../src/upstream/http1-codec.js';
 import { parseRequestHead } from '../src/http/http1-server.js';
 import {
@@ -95,17 +96,6 @@ test('x-request-id: version 4 UUIDs, lower-case, distinct across refills of the 
   }
 });
 
-/** A seeded generator (mulberry32), so that a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomString(r: () => number, alphabet: string, max: number): string {
   let s = '';
   const n = Math.floor(r() * max);
@@ -123,7 +113,7 @@ test('host:port parsing agrees with the regular expressions it replaced', () => 
   const fixed = ['echo:9080', '[::1]:443', '[::1]:0', 'a:65535', 'a:65536', 'a:', ':80', '[]:80'];
   for (const v of [...fixed, '[a]b:80', 'a:b:80', '[::1]:123456', 'host:00080', '[x]]:1'])
     assert.deepEqual(parseHostPort(v), byRegex(v), v);
-  const r = rng(7);
+  const r = seededRandom(7);
   for (let i = 0; i < 20_000; i++) {
     const v = randomString(r, '[]:0123456789ab.', 12);
     assert.deepEqual(parseHostPort(v), byRegex(v), JSON.stringify(v));
@@ -153,7 +143,7 @@ test('absolute-form request targets split as the regular expression it replaced 
     'Http://a?b',
   ];
   for (const v of fixed) assert.deepEqual(splitAbsoluteUrl(v), byRegex(v), v);
-  const r = rng(11);
+  const r = seededRandom(11);
   for (let i = 0; i < 20_000; i++) {
     const prefixes = ['http://', 'HTTPS://', 'h-1://', 'http:/', ''];
     const v =

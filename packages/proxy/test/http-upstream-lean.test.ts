@@ -6,7 +6,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import type { RetryPolicy } from '@trellis/envoy';
-import { eventually, request, route, routeConfig, staticCluster, vhost } from './http-fixtures.js';
+import { eventually, request, simpleRoutes, staticCluster } from './http-fixtures.js';
 import { ManualClock, startTimedProxy, type TimedProxy } from './retry-fixtures.js';
 
 interface RawConn {
@@ -57,20 +57,7 @@ async function proxyTo(port: number, clock: ManualClock): Promise<TimedProxy> {
     timers: clock,
     random: () => 0,
     clusters: [staticCluster('svc', [port])],
-    routes: [
-      routeConfig('routes', [
-        vhost(
-          'all',
-          ['*'],
-          [
-            route(
-              { prefix: '/' },
-              { route: { cluster: 'svc', timeout: '0s', retryPolicy: RETRY_503 } },
-            ),
-          ],
-        ),
-      ]),
-    ],
+    routes: [simpleRoutes('svc', { retryPolicy: RETRY_503 })],
   });
 }
 

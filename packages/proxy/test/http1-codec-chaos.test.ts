@@ -16,6 +16,7 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import { test } from 'node:test';
 import tls from 'node:tls';
 import type { Cluster, HttpConnectionManager, Route } from '@trellis/envoy';
+import { seededRandom } from '@trellis/testing';
 import {
   HTTP_OPTIONS_KEY,
   delay,
@@ -34,18 +35,6 @@ import { serverCert, upstreamTls } from './tls-fixtures.js';
 const CERT = serverCert('backend.chaos');
 
 // ---- Seeded randomness ----
-
-/** mulberry32: a small seeded PRNG (uniform in [0, 1)). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(rnd: () => number, items: readonly T[]): T {
   return items[Math.floor(rnd() * items.length)] as T;
@@ -66,8 +55,8 @@ function bodyFor(id: string, len: number): Buffer {
 const EMPTY = Buffer.alloc(0);
 
 /** What the backend does with one request (named in the request's `x-chaos` header). */
-const BEHAVIOURS = [
-  // Well-formed responses.
+/** Behaviours whose response is complete and valid (a 200 carrying bodyFor(id, len)). */
+const WELL_FORMED_BEHAVIOURS = [
   'ok',
   'ok-chunked',
   'ok-close-delimited',
@@ -78,6 +67,9 @@ const BEHAVIOURS = [
   'ok-103',
   'continue-ok',
   'ok-head-then-slow-body',
+] as const;
+const BEHAVIOURS = [
+  ...WELL_FORMED_BEHAVIOURS,
   // Broken ones.
   'reset-before-head',
   'close-before-head',
@@ -95,20 +87,7 @@ const BEHAVIOURS = [
   'silent',
 ] as const;
 type Behaviour = (typeof BEHAVIOURS)[number];
-
-/** Behaviours whose response is complete and valid (a 200 carrying bodyFor(id, len)). */
-const WELL_FORMED = new Set<Behaviour>([
-  'ok',
-  'ok-chunked',
-  'ok-close-delimited',
-  'ok-trickle',
-  'ok-then-close',
-  'ok-extra-bytes',
-  'ok-early',
-  'ok-103',
-  'continue-ok',
-  'ok-head-then-slow-body',
-]);
+const WELL_FORMED = new Set<Behaviour>(WELL_FORMED_BEHAVIOURS);
 
 interface BackendRequest {
   readonly method: string;
@@ -222,7 +201,7 @@ interface ChaosBackend {
 }
 
 async function startChaosBackend(seed: number): Promise<ChaosBackend> {
-  const rnd = prng(seed ^ 0x5eed);
+  const rnd = seededRandom(seed ^ 0x5eed);
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
   /** setTimeout that never outlives the socket. */
@@ -710,7 +689,7 @@ test(
     const seed = Number(process.env.CHAOS_SEED ?? 20240611);
     const total = Number(process.env.CHAOS_REQUESTS ?? 3000);
     const concurrency = 48;
-    const rnd = prng(seed);
+    const rnd = seededRandom(seed);
 
     const crashes: string[] = [];
     const onUncaught = (err: unknown): void => {

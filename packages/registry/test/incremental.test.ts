@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject } from '@trellis/api';
+import { seededRandom } from '@trellis/testing';
 import {
   buildSnapshot,
   changedObjectKeys,
@@ -16,18 +17,6 @@ import {
   type SnapshotDiff,
 } from '../src/index.js';
 import { istio, obj, pod, service } from './fixtures.js';
-
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NAMESPACES = ['a', 'b', 'istio-system'];
 const APPS = ['web', 'api', 'db'];
@@ -286,7 +275,7 @@ function classify(d: SnapshotDiff): unknown {
 
 /** Runs one seeded sequence of changes through three chains and compares them at each step. */
 function run(seed: number, steps: number): void {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const objects = new Map<string, KubeObject>();
   for (const slot of SLOTS) if (chance(r, 0.8)) objects.set(slot.key, slot.make(r));
   let scratch = buildSnapshot([...objects.values()], { version: '0' });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 
 export * from './echo-server.js';
 export * from './pki.js';
+export * from './random.js';
 
 /** Runs `fn` with a fresh temporary directory, removed afterwards. */
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
