@@ -66,7 +66,14 @@ function virtualService(defaultSubset: string): KubeObject {
           match: [{ headers: { 'end-user': { exact: 'jason' } } }],
           route: [{ destination: { host: 'echo', subset: 'v2' } }],
         },
-        { route: [{ destination: { host: 'echo', subset: defaultSubset } }] },
+        {
+          route: [{ destination: { host: 'echo', subset: defaultSubset } }],
+          // Envoy's command operators in header values, as Istio users write them.
+          headers: {
+            request: { set: { 'x-client-ip': '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%' } },
+            response: { add: { 'x-served-by': '%UPSTREAM_REMOTE_ADDRESS% (100%%)' } },
+          },
+        },
       ],
     },
   };
@@ -177,6 +184,8 @@ for (const protocol of ['delta', 'sotw'] as const) {
         assert.equal(got.version, 'v1');
         assert.equal(got.path, '/hello?x=1');
         assert.ok(got.headers['x-request-id'], 'the sidecar adds x-request-id');
+        assert.equal(got.headers['x-client-ip'], '127.0.0.1');
+        assert.equal(first.headers['x-served-by'], `127.0.0.1:${v1.port} (100%)`);
         assert.ok(first.headers['x-envoy-upstream-service-time'] !== undefined);
         const jason = await viaProxy(httpProxyPort, `http://echo:${ECHO_PORT}/`, {
           'end-user': 'jason',

@@ -17,6 +17,7 @@ import {
   type RouteRequest,
 } from '../src/http/route-match.js';
 import { parseGrpcTimeout } from '../src/http/router.js';
+import { newStreamInfo } from '../src/stream-info.js';
 
 function req(
   path: string,
@@ -304,6 +305,57 @@ test('header mutations: removals first, then append actions in order', () => {
     [],
   ).apply(rh);
   assert.equal(rh.authority, 'b');
+});
+
+test('header mutations: values with command operators are formatted per stream; empty ones add nothing', () => {
+  const m = HeaderMutation.compile(
+    [
+      { header: { key: 'x-client', value: '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%' } },
+      { header: { key: 'x-both', value: '%REQ(x-in)%/%REQ(:path)% (100%%)' } },
+      { header: { key: 'x-missing', value: '%REQ(x-absent)%' } },
+      { header: { key: 'x-kept', value: '%REQ(x-absent)%' }, keepEmptyValue: true },
+      {
+        header: { key: 'x-over', value: '%PROTOCOL%' },
+        appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD',
+      },
+      { header: { key: 'x-pod', value: '%UPSTREAM_METADATA(["istio", "workload"])%' } },
+      { header: { key: 'x-pod2', value: '%UPSTREAM_METADATA(istio:workload)%' } },
+      { header: { key: 'x-struct', value: '%UPSTREAM_METADATA(["istio", "nested"])%' } },
+      { header: { key: 'x-code', value: 'code=%RESP(x-status)%' } },
+    ],
+    [],
+  );
+  assert.equal(m.dynamic, true);
+  assert.equal(HeaderMutation.compile([{ header: { key: 'a', value: '1%%' } }], []).dynamic, false);
+  const info = newStreamInfo({
+    protocol: 'HTTP/1.1',
+    listenerName: 'l',
+    direction: 'outbound',
+    downstreamRemoteAddress: '10.1.2.3:4567',
+    downstreamLocalAddress: '10.0.0.1:80',
+  });
+  const req = new RequestHeaders({ 'x-in': 'v' }, 'GET', '/p?q=1', 'a', 'http');
+  const h: HeaderMap = { 'x-over': 'old' };
+  let built = 0;
+  m.apply(mapTarget(h), () => {
+    built++;
+    return {
+      info,
+      requestHeader: (n) => req.get(n),
+      responseHeader: (n) => (n === 'x-status' ? '201' : undefined),
+      upstreamHostMetadata: { istio: { workload: 'reviews-v1;default', nested: { a: 1 } } },
+    };
+  });
+  assert.equal(built, 1, 'one context per application, built only when a value needs it');
+  assert.deepEqual(h, {
+    'x-client': '10.1.2.3',
+    'x-both': 'v//p?q=1 (100%)',
+    'x-kept': '',
+    'x-over': 'HTTP/1.1',
+    'x-pod': 'reviews-v1;default',
+    'x-pod2': 'reviews-v1;default',
+    'x-code': 'code=201',
+  });
 });
 
 test('prefix and regex rewrites (RE2 substitution), query kept', () => {

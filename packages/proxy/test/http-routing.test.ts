@@ -321,6 +321,78 @@ test('header manipulation: route → virtual host → route configuration order,
   );
 });
 
+test('header values with command operators: client address, request headers, start time, upstream host and metadata', async () => {
+  const { echoJson } = await import('./http-fixtures.js');
+  const v1 = await startH1Backend(echoJson('v1'));
+  const metadata = { istio: { workload: 'reviews-v1;default;reviews;v1;Kubernetes' } };
+  const proxy = await startProxy({
+    clusters: [
+      staticCluster('v1', [v1.port], { loadAssignment: loadAssignment('v1', [v1.port], metadata) }),
+    ],
+    routes: [
+      routeConfig('routes', [
+        vhost(
+          'all',
+          ['*'],
+          [
+            route(
+              { prefix: '/' },
+              {
+                route: { cluster: 'v1' },
+                requestHeadersToAdd: [
+                  {
+                    header: {
+                      key: 'x-client-ip',
+                      value: '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%',
+                    },
+                    appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD',
+                  },
+                  { header: { key: 'x-copy', value: '%REQ(x-in)% is 100%%' } },
+                  { header: { key: 'x-start', value: '%START_TIME(%s)%' } },
+                  { header: { key: 'x-nothing', value: '%REQ(x-absent)%' } },
+                  // Envoy formats request headers before choosing the upstream host.
+                  { header: { key: 'x-up-early', value: '%UPSTREAM_REMOTE_ADDRESS%' } },
+                ],
+                responseHeadersToAdd: [
+                  { header: { key: 'x-upstream', value: '%UPSTREAM_REMOTE_ADDRESS%' } },
+                  {
+                    header: {
+                      key: 'x-workload',
+                      value: '%UPSTREAM_METADATA(["istio", "workload"])%',
+                    },
+                  },
+                  { header: { key: 'x-seen', value: 'from %RESP(x-backend)%' } },
+                ],
+              },
+            ),
+          ],
+        ),
+      ]),
+    ],
+  });
+  try {
+    const before = Math.floor(Date.now() / 1000);
+    const r = await request(proxy.port, { headers: { 'x-in': 'mine', 'x-client-ip': '6.6.6.6' } });
+    const after = Math.floor(Date.now() / 1000);
+    assert.equal(r.status, 200);
+    const e = echo(r.body);
+    assert.equal(e.headers['x-client-ip'], '127.0.0.1', 'overwritten with the connection address');
+    assert.equal(e.headers['x-copy'], 'mine is 100%');
+    const start = Number(e.headers['x-start']);
+    assert.ok(start >= before && start <= after, `x-start ${String(e.headers['x-start'])}`);
+    assert.equal(e.headers['x-nothing'], undefined, 'an empty value adds no header');
+    assert.equal(e.headers['x-up-early'], undefined);
+    assert.equal(r.headers['x-upstream'], `127.0.0.1:${v1.port}`);
+    assert.equal(r.headers['x-workload'], metadata.istio.workload);
+    assert.equal(r.headers['x-seen'], 'from v1');
+    // The access log still sees the chosen upstream host.
+    assert.equal(proxy.completed.at(-1)?.info.upstreamHost, `127.0.0.1:${v1.port}`);
+  } finally {
+    await proxy.close();
+    await v1.close();
+  }
+});
+
 test('route timeout, x-envoy-upstream-rq-timeout-ms and grpc-timeout → 504 UT; the default 15 s and 0s', async () => {
   const slow = await startH1Backend((req, res) => {
     const ms = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('ms') ?? '0');

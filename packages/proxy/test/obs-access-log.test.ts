@@ -211,6 +211,28 @@ describe('access log formats', () => {
     );
   });
 
+  test('UPSTREAM_METADATA: the chosen host metadata, scalars only, in both argument forms', () => {
+    const ctx = {
+      info: httpInfo(),
+      upstreamHostMetadata: { istio: { workload: 'w;ns', port: 9080, nested: { a: 1 } } },
+    };
+    assert.equal(
+      fmt(
+        textFormatter('%UPSTREAM_METADATA(istio:workload)% %UPSTREAM_METADATA(istio:port)%'),
+      ).format(ctx),
+      'w;ns 9080',
+    );
+    assert.equal(
+      fmt(textFormatter('%UPSTREAM_METADATA(["istio", "nested"])%')).format(ctx),
+      '-',
+      'a struct is not a value',
+    );
+    assert.equal(
+      fmt(textFormatter('%UPSTREAM_METADATA(istio:workload)%')).format({ info: httpInfo() }),
+      '-',
+    );
+  });
+
   test('omit_empty_values and nested JSON', () => {
     const i = httpInfo();
     const text = fmt(textFormatter('[%REQ(X-NONE)%][%ROUTE_NAME%]', true));
@@ -235,6 +257,8 @@ describe('access log formats', () => {
     assert.match(bad('%REQ%'), /REQ requires a header name/);
     assert.match(bad('%PROTOCOL(x)%'), /PROTOCOL takes no argument/);
     assert.match(bad('%GRPC_STATUS(WRONG)%'), /CAMEL_STRING, SNAKE_STRING or NUMBER/);
+    assert.match(bad('%UPSTREAM_METADATA([1, 2])%'), /not a list of non-empty strings/);
+    assert.match(bad('%UPSTREAM_METADATA(["a", )%'), /not a JSON array of strings/);
     const j = jsonFormatter({ a: { b: '%NOPE%' } });
     assert.ok(!j.ok);
     assert.match(j.error, /^a\.b: Not supported field in StreamInfo: NOPE/);

@@ -545,7 +545,7 @@ test('field numbers unknown to the protos are found in the bytes, nested in Anys
   );
 });
 
-test('header values with command operators are rejected; %% is a literal percent sign', () => {
+test('header values: Envoy format strings are accepted; unknown operators and a lone % are refused', () => {
   const rc = (value: string): object => ({
     name: 'r',
     virtualHosts: [
@@ -562,11 +562,25 @@ test('header values with command operators are rejected; %% is a literal percent
       },
     ],
   });
-  assert.deepEqual(validateResource(TYPE_URL.RouteConfiguration, rc('100%% sure')), []);
-  const problems = validateResource(TYPE_URL.RouteConfiguration, rc('%DOWNSTREAM_REMOTE_ADDRESS%'));
-  assert.equal(problems.length, 1, problems.join('\n'));
-  assert.match(
-    problems[0] ?? '',
-    /virtual_hosts\[0\]\.routes\[0\]\.request_headers_to_add\[0\]\.header\.value: command operators in header values are not implemented/,
-  );
+  for (const ok of [
+    '100%% sure',
+    '%DOWNSTREAM_REMOTE_ADDRESS%',
+    'ip=%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%; t=%START_TIME(%s.%3f)%',
+    '%REQ(x-b3-traceid?x-request-id)%',
+    '%UPSTREAM_METADATA(["istio", "workload"])%',
+    '%PER_REQUEST_STATE(io.example.name)%',
+  ])
+    assert.deepEqual(validateResource(TYPE_URL.RouteConfiguration, rc(ok)), [], ok);
+  const at =
+    'virtual_hosts\\[0\\]\\.routes\\[0\\]\\.request_headers_to_add\\[0\\]\\.header\\.value: ';
+  for (const [bad, why] of [
+    ['%NOT_AN_OPERATOR%', 'Not supported field in StreamInfo: NOT_AN_OPERATOR'],
+    ['50% off', 'no command operator at position 2 \\(a literal percent sign is written %%\\)'],
+    ['%UPSTREAM_METADATA(["istio"])%', 'UPSTREAM_METADATA requires a namespace and a key'],
+    ['%REQ%', 'REQ requires a header name'],
+  ] as const) {
+    const problems = validateResource(TYPE_URL.RouteConfiguration, rc(bad));
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.match(problems[0] ?? '', new RegExp(at + '.*' + why), bad);
+  }
 });

@@ -12,6 +12,7 @@
 import type { Duplex, Writable } from 'node:stream';
 import type { TimerApi } from '@trellis/core';
 import type { StatsScope } from '../observability/stats-api.js';
+import type { LogContext } from '../observability/log-context.js';
 import { RESPONSE_FLAGS, type ResponseFlag, type StreamInfo } from '../stream-info.js';
 import type {
   ClusterManagerApi,
@@ -568,8 +569,22 @@ export class ActiveStream {
     }
     // Header mutations: weighted cluster first, then route → virtual host → route configuration
     // (most_specific_header_mutations_wins reverses the last three).
-    if (this.weighted && !this.weighted.requestHeaders.empty) this.weighted.requestHeaders.apply(h);
-    for (const m of this.levels('request')) m.apply(h);
+    const levels = this.levels('request');
+    const weighted =
+      this.weighted && !this.weighted.requestHeaders.empty
+        ? this.weighted.requestHeaders
+        : undefined;
+    if (weighted || levels.length > 0) {
+      // As in Envoy, request header values are formatted before an upstream host is chosen: no
+      // %UPSTREAM_REMOTE_ADDRESS% or %UPSTREAM_METADATA(...)% there.
+      const info = this.info;
+      const chosen = info.upstreamHost;
+      info.upstreamHost = undefined;
+      const ctx = (): LogContext => ({ info, requestHeader: (n) => h.get(n) });
+      weighted?.apply(h, ctx);
+      for (const m of levels) m.apply(h, ctx);
+      info.upstreamHost = chosen;
+    }
     const rc = this.vhost?.routeConfig;
     if (rc && !this.sctx.internal) for (const name of rc.internalOnlyHeaders) h.remove(name);
 
@@ -991,8 +1006,17 @@ export class ActiveStream {
         : undefined;
     if (!weighted && levels.length === 0) return;
     const target = mapTarget(headers);
-    weighted?.apply(target);
-    for (const m of levels) m.apply(target);
+    const ctx = (): LogContext => {
+      const metadata = this.host?.metadata;
+      return {
+        info: this.info,
+        requestHeader: (n) => this.headers.get(n),
+        responseHeader: (n) => headerValue(headers, n),
+        ...(metadata ? { upstreamHostMetadata: metadata } : {}),
+      };
+    };
+    weighted?.apply(target, ctx);
+    for (const m of levels) m.apply(target, ctx);
   }
 
   /** Connection manager response headers (server, via, x-request-id) and filters, then sends. */

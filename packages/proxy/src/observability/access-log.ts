@@ -207,6 +207,42 @@ function metadataPath(info: StreamInfo, path: readonly string[]): Value {
   return undefined;
 }
 
+/** A value of a nested record by keys; undefined when a key is missing. */
+function lookupPath(v: unknown, keys: readonly string[]): unknown {
+  for (const k of keys) {
+    if (typeof v !== 'object' || v === null) return undefined;
+    v = (v as Record<string, unknown>)[k];
+  }
+  return v;
+}
+
+/** Strings, numbers and booleans; anything else (lists, structs, null) is no value. */
+function scalar(v: unknown): Value {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? v : undefined;
+}
+
+/**
+ * UPSTREAM_METADATA's argument: the header form `["namespace", "key", ...]` (a JSON array of
+ * strings) or the access log form `NAMESPACE:KEY:...`. The path, or what is wrong with it.
+ */
+function metadataArgument(arg: string | undefined): string[] | string {
+  const usage =
+    'UPSTREAM_METADATA requires a namespace and a key: %UPSTREAM_METADATA(["namespace", "key"])%';
+  if (arg === undefined || arg.trim() === '') return usage;
+  let path: unknown;
+  if (arg.trim().startsWith('[')) {
+    try {
+      path = JSON.parse(arg);
+    } catch {
+      return `UPSTREAM_METADATA: ${JSON.stringify(arg)} is not a JSON array of strings`;
+    }
+  } else path = arg.split(':');
+  if (!Array.isArray(path) || !path.every((k) => typeof k === 'string' && k !== ''))
+    return `UPSTREAM_METADATA: ${JSON.stringify(arg)} is not a list of non-empty strings`;
+  if (path.length < 2) return usage;
+  return path as string[];
+}
+
 const NUMERIC = (v: number | undefined): Value => v;
 
 /** Operators without arguments, by name. */
@@ -324,6 +360,17 @@ function makeOperator(name: string, arg: string | undefined): Result<Operator> {
       if (mode !== undefined && mode !== 'PLAIN' && mode !== 'TYPED')
         return err(`FILTER_STATE serialization must be PLAIN or TYPED, not "${mode}"`);
       return ok((c) => metadataPath(c.info, [key]));
+    }
+    case 'UPSTREAM_METADATA': {
+      const path = metadataArgument(arg);
+      if (typeof path === 'string') return err(path);
+      const [ns, ...keys] = path;
+      return ok((c) => scalar(lookupPath(c.upstreamHostMetadata?.[ns as string], keys)));
+    }
+    case 'PER_REQUEST_STATE': {
+      if (arg === undefined || arg === '')
+        return err('PER_REQUEST_STATE requires a name: %PER_REQUEST_STATE(reverse.dns.name)%');
+      return ok((c) => scalar(metadataPath(c.info, [arg])));
     }
     case 'ENVIRONMENT': {
       if (arg === undefined || arg === '')
@@ -488,8 +535,11 @@ interface Piece {
 
 const COMMAND = /^%([A-Z0-9_]+)(?:\(([^)]*)\))?(?::(\d+))?%/;
 
-/** Parses a format string into literals and operators; the error says where it is wrong. */
-function parseTemplate(format: string): Result<Piece[]> {
+/**
+ * Parses a format string into literals and operators; the error says where it is wrong. In a
+ * header value (`headerValue`), `%%` is a literal percent sign.
+ */
+function parseTemplate(format: string, headerValue = false): Result<Piece[]> {
   const pieces: Piece[] = [];
   let literal = '';
   let i = 0;
@@ -500,10 +550,17 @@ function parseTemplate(format: string): Result<Piece[]> {
       i++;
       continue;
     }
+    if (headerValue && format[i + 1] === '%') {
+      literal += '%';
+      i += 2;
+      continue;
+    }
     const m = COMMAND.exec(format.slice(i));
     if (!m)
       return err(
-        `Incorrect configuration: ${format}. Couldn't find valid command at position ${i}`,
+        headerValue
+          ? `invalid header value ${JSON.stringify(format)}: no command operator at position ${i} (a literal percent sign is written %%)`
+          : `Incorrect configuration: ${format}. Couldn't find valid command at position ${i}`,
       );
     if (literal !== '') pieces.push({ literal });
     literal = '';
@@ -538,6 +595,27 @@ function renderPieces(pieces: readonly Piece[], ctx: LogContext, missing: string
     out += s === undefined ? missing : truncate(s, p.maxLength);
   }
   return out;
+}
+
+/** A header value with command operators, evaluated for each request. */
+export interface HeaderValueFormatter {
+  /** The value; an operator with nothing to say adds nothing (no `-` as in access logs). */
+  format(ctx: LogContext): string;
+}
+
+/**
+ * A request_headers_to_add / response_headers_to_add value as Envoy's header parser reads it:
+ * literal text (`%%` for a percent sign) with the access log's command operators, plus the
+ * header-only `%UPSTREAM_METADATA(["namespace", "key", ...])%` and
+ * `%PER_REQUEST_STATE(name)%`. A value without operators comes back as its text.
+ */
+export function compileHeaderValue(value: string): Result<string | HeaderValueFormatter> {
+  if (!value.includes('%')) return ok(value);
+  const parsed = parseTemplate(value, true);
+  if (!parsed.ok) return parsed;
+  const pieces = parsed.value;
+  if (pieces.every((p) => p.op === undefined)) return ok(pieces.map((p) => p.literal).join(''));
+  return ok({ format: (ctx) => renderPieces(pieces, ctx, '') });
 }
 
 /** Formats one log entry. */

@@ -11,6 +11,8 @@ export interface LogContext {
   responseHeader?(name: string): string | undefined;
   /** A response trailer (gRPC's grpc-status), or undefined. */
   responseTrailer?(name: string): string | undefined;
+  /** The chosen upstream host's filter metadata (`%UPSTREAM_METADATA(...)%`). */
+  readonly upstreamHostMetadata?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** The upstream cluster's alt_stat_name, when set (Envoy's `%UPSTREAM_CLUSTER%` prints it). */
   readonly upstreamObservabilityName?: string;
 }

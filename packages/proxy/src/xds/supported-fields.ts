@@ -8,6 +8,7 @@
 // real fields of the loaded protos (checked by the same test). Remove a row's field here when
 // the code acting on it is removed; add one only together with the code that implements it.
 import { compileRe2 } from './re2.js';
+import { compileHeaderValue } from '../observability/access-log.js';
 
 /** How the value of a supported field is checked. */
 export type FieldRule =
@@ -28,10 +29,11 @@ export type FieldRule =
   /** A scalar checked by a function (e.g. a regex that must compile). */
   | { readonly check: (value: unknown) => string | undefined };
 
-/** A header value using a command operator (`%NAME%`; `%%` is a literal percent sign). */
-function commandOperatorProblem(v: unknown): string | undefined {
-  if (typeof v !== 'string' || !v.replaceAll('%%', '').includes('%')) return undefined;
-  return `command operators in header values are not implemented by the Trellis proxy (write %% for a literal percent sign): ${JSON.stringify(v)}`;
+/** A header value Envoy's header formatter would refuse (an unknown or malformed `%...%`). */
+function headerValueProblem(v: unknown): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  const compiled = compileHeaderValue(v);
+  return compiled.ok ? undefined : compiled.error;
 }
 
 /** A message row: supported fields by proto (snake_case) name. */
@@ -486,11 +488,11 @@ export const SUPPORTED_FIELDS: Readonly<Record<string, MessageRow>> = {
     append_action: true,
     keep_empty_value: true,
   },
-  // Values are literal: Envoy's command operators (`%DOWNSTREAM_REMOTE_ADDRESS%`, `%REQ(x)%`...)
-  // are not implemented, so a value using one is rejected rather than sent as text.
+  // Values are format strings (http/header-mutation.ts): one that does not parse, or names an
+  // operator Trellis does not know, is rejected rather than sent as text.
   [`${CORE}HeaderValue`]: {
     key: true,
-    value: { check: (v) => commandOperatorProblem(v) },
+    value: { check: (v) => headerValueProblem(v) },
     raw_value: true,
   },
   [`${CORE}DataSource`]: { filename: true, inline_bytes: true, inline_string: true },
