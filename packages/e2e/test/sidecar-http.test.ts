@@ -68,6 +68,8 @@ function virtualService(defaultSubset: string): KubeObject {
         },
         {
           route: [{ destination: { host: 'echo', subset: defaultSubset } }],
+          // retry_priority previous_priorities in the route: the proxy must accept it.
+          retries: { attempts: 2, retryOn: '5xx', retryRemoteLocalities: true },
           // Envoy's command operators in header values, as Istio users write them.
           headers: {
             request: { set: { 'x-client-ip': '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%' } },

@@ -49,6 +49,7 @@ export const PROTO_FILES: readonly string[] = [
   'envoy/extensions/transport_sockets/internal_upstream/v3/internal_upstream.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
+  'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
   'envoy/extensions/request_id/uuid/v3/uuid.proto',
   // Load-balancing policies (Cluster.load_balancing_policy).
   'envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto',

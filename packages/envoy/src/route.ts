@@ -226,6 +226,8 @@ export interface RetryPolicy {
   perTryTimeout?: Duration;
   perTryIdleTimeout?: Duration;
   retryHostPredicate?: RetryHostPredicate[];
+  /** How retries spread over priority levels (Istio's retryRemoteLocalities: previous_priorities). */
+  retryPriority?: RetryPriority;
   hostSelectionRetryMaxAttempts?: Int64;
   retriableStatusCodes?: number[];
   retryBackOff?: RetryBackOff;
@@ -235,6 +237,15 @@ export interface RetryPolicy {
 
 /** `envoy.config.route.v3.RetryPolicy.RetryHostPredicate`: e.g. `envoy.retry_host_predicates.previous_hosts`. */
 export interface RetryHostPredicate {
+  name?: string;
+  typedConfig?: AnyMessage;
+}
+
+/**
+ * `envoy.config.route.v3.RetryPolicy.RetryPriority`: e.g. `envoy.retry_priorities.previous_priorities`
+ * with a PreviousPrioritiesConfig (`updateFrequency`).
+ */
+export interface RetryPriority {
   name?: string;
   typedConfig?: AnyMessage;
 }

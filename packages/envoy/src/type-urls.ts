@@ -110,6 +110,8 @@ export const CONFIG_TYPE_URL = {
   HttpProtocolOptions: 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
   PreviousHostsPredicate:
     'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
+  PreviousPrioritiesConfig:
+    'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig',
   UuidRequestIdConfig:
     'type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig',
   FileAccessLog: 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',

@@ -14,6 +14,7 @@ import {
   type RetryStats,
 } from '../src/http/retry-policy.js';
 import type { ResourceManagerApi } from '../src/upstream/api.js';
+import type { PriorityLoad } from '../src/upstream/lb/priority-load.js';
 import type { LbHost } from '../src/upstream/lb/types.js';
 import { FakeStats } from './http-fixtures.js';
 
@@ -221,9 +222,68 @@ test('previous_hosts: a retry avoids the hosts tried, with host_selection_retry_
   const p = st.hostPredicate();
   assert.ok(p);
   assert.equal(p.hostSelectionRetryCount, 5);
-  assert.ok(p.avoid(host('a')));
-  assert.ok(!p.avoid(host('b')));
+  assert.ok(p.avoid?.(host('a')));
+  assert.ok(!p.avoid?.(host('b')));
   assert.equal(state({ retryOn: '5xx' }).hostPredicate(), undefined, 'no predicate configured');
+});
+
+test('previous_priorities: every update_frequency attempts, the priorities tried are excluded', () => {
+  const host = (priority: number): LbHost =>
+    ({ id: `h${priority}`, address: '127.0.0.1', port: 1, weight: 1, priority }) as LbHost;
+  // Three levels: P0 fully healthy, P1 half healthy (overprovisioned to 70), P2 all degraded.
+  const original: PriorityLoad = {
+    healthy: [100, 0, 0],
+    degraded: [0, 0, 0],
+    panic: [false, false, false],
+    health: [100, 70, 0],
+    degradedAvailability: [0, 0, 100],
+  };
+  const st = state({
+    retryOn: '5xx',
+    numRetries: 6,
+    retryPriority: {
+      name: 'envoy.retry_priorities.previous_priorities',
+      typedConfig: {
+        '@type':
+          'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig',
+        updateFrequency: 2,
+      } as never,
+    },
+  });
+  const load = (): PriorityLoad => {
+    const f = st.hostPredicate()?.priorityLoad;
+    assert.ok(f, 'a retry priority is configured');
+    return f(original);
+  };
+  st.onHostAttempted(host(0));
+  assert.deepEqual(load().healthy, [100, 0, 0], 'the first two attempts use the original load');
+  st.onHostAttempted(host(0));
+  const third = load();
+  // P0 excluded: P1's health (70) first, the rest to P2's degraded hosts.
+  assert.deepEqual(
+    [third.healthy, third.degraded],
+    [
+      [0, 70, 0],
+      [0, 0, 30],
+    ],
+  );
+  assert.equal(third.panic, original.panic);
+  st.onHostAttempted(host(1));
+  assert.deepEqual(load().healthy, [0, 70, 0], 'kept until the next update');
+  st.onHostAttempted(host(1));
+  const fifth = load();
+  assert.deepEqual(
+    [fifth.healthy, fifth.degraded],
+    [
+      [0, 0, 0],
+      [0, 0, 100],
+    ],
+    'P0 and P1 tried: P2',
+  );
+  st.onHostAttempted(host(2));
+  st.onHostAttempted(host(2));
+  assert.deepEqual(load().healthy, [100, 0, 0], 'every level tried: back to the original load');
+  assert.equal(state({ retryOn: '5xx' }).hostPredicate()?.priorityLoad, undefined);
 });
 
 /** A writable that collects what it gets, with a small high-water mark. */

@@ -123,6 +123,67 @@ test('503 is retried on another host (previous_hosts), with x-envoy-attempt-coun
   );
 });
 
+test('previous_priorities (Istio retryRemoteLocalities): a retry moves to the next priority level', async () => {
+  const local = await startH1Backend(answering('local', 503));
+  const remote = await startH1Backend(answering('remote', 200));
+  const endpoint = (port: number) => ({
+    endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: port } } },
+  });
+  const run = async (retryPolicy: RetryPolicy): Promise<{ status: number; body: string }> => {
+    const clock = new ManualClock();
+    const proxy = await startTimedProxy({
+      timers: clock,
+      random: () => 0,
+      clusters: [
+        staticCluster('svc', [], {
+          loadAssignment: {
+            clusterName: 'svc',
+            endpoints: [
+              { priority: 0, lbEndpoints: [endpoint(local.port)] },
+              { priority: 1, lbEndpoints: [endpoint(remote.port)] },
+            ],
+          },
+        }),
+      ],
+      routes: [
+        routeConfig('routes', [
+          vhost('all', ['*'], [route({ prefix: '/' }, { route: { cluster: 'svc', retryPolicy } })]),
+        ]),
+      ],
+    });
+    try {
+      const r = await driveBackoff(clock, request(proxy.port, { path: '/' }));
+      return { status: r.status, body: r.body };
+    } finally {
+      await proxy.close();
+    }
+  };
+  try {
+    const base: RetryPolicy = { retryOn: '5xx', numRetries: 2 };
+    const stays = await run(base);
+    assert.deepEqual(stays, { status: 503, body: 'local:' }, 'P0 takes all the load');
+    assert.equal(local.requests.length, 3);
+    assert.equal(remote.requests.length, 0);
+    const moves = await run({
+      ...base,
+      retryPriority: {
+        name: 'envoy.retry_priorities.previous_priorities',
+        typedConfig: {
+          '@type':
+            'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig',
+          updateFrequency: 1,
+        } as never,
+      },
+    });
+    assert.deepEqual(moves, { status: 200, body: 'remote:' });
+    assert.equal(local.requests.length, 4, 'one attempt on P0, the retry on P1');
+    assert.equal(remote.requests.length, 1);
+  } finally {
+    await local.close();
+    await remote.close();
+  }
+});
+
 test('exhausted retries: the last response goes through with URX; retries counted', async () => {
   await withRetries(
     [answering('a', 503), answering('b', 503)],

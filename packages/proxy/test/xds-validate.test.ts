@@ -545,6 +545,47 @@ test('field numbers unknown to the protos are found in the bytes, nested in Anys
   );
 });
 
+test('retry_priority: previous_priorities (Istio retryRemoteLocalities) with update_frequency > 0', () => {
+  const rc = (updateFrequency: number): object => ({
+    name: 'r',
+    virtualHosts: [
+      {
+        name: 'v',
+        domains: ['*'],
+        routes: [
+          {
+            match: { prefix: '/' },
+            route: {
+              cluster: 'c',
+              // What the translator writes for retries.retryRemoteLocalities: true.
+              retryPolicy: {
+                retryOn: '5xx',
+                retryPriority: {
+                  name: 'envoy.retry_priorities.previous_priorities',
+                  typedConfig: {
+                    '@type':
+                      'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig',
+                    updateFrequency,
+                  },
+                },
+              },
+            },
+          },
+        ],
+      },
+    ],
+  });
+  assert.deepEqual(validateResource(TYPE_URL.RouteConfiguration, rc(2)), []);
+  const problems = validateResource(TYPE_URL.RouteConfiguration, rc(0));
+  assert.ok(problems.length >= 1, 'update_frequency 0 is refused');
+  assert.ok(
+    problems.some((p) =>
+      p.includes('virtual_hosts[0].routes[0].route.retry_policy.retry_priority'),
+    ),
+    problems.join('\n'),
+  );
+});
+
 test('header values: Envoy format strings are accepted; unknown operators and a lone % are refused', () => {
   const rc = (value: string): object => ({
     name: 'r',

@@ -22,10 +22,8 @@ export const HOST_SELECTION_RETRY_MAX_ATTEMPTS = '5';
 const PREVIOUS_PRIORITIES_TYPE_URL =
   'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig';
 
-/** A RetryPolicy with the retry_priority field (retryRemoteLocalities). */
-export type RetryPolicyWithPriority = RetryPolicy & {
-  retryPriority?: { name: string; typedConfig: { '@type': string; updateFrequency: number } };
-};
+/** A RetryPolicy (its retry_priority carries retryRemoteLocalities). */
+export type RetryPolicyWithPriority = RetryPolicy;
 
 /** HTTP status codes with a standard reason phrase (Go's http.StatusText). */
 const KNOWN_STATUS = new Set([
@@ -97,11 +95,11 @@ export function translateRetryPolicy(
     if (policy.retryIgnorePreviousHosts) out.retryHostPredicate = previousHostsPredicate();
     else delete out.retryHostPredicate;
   }
-  if (policy.retryRemoteLocalities === true)
-    out.retryPriority = {
-      name: WELLKNOWN.previousPriorities,
-      typedConfig: { '@type': PREVIOUS_PRIORITIES_TYPE_URL, updateFrequency: 2 },
-    };
+  if (policy.retryRemoteLocalities === true) {
+    // Istio's previous_priorities setting: two attempts per priority level before moving on.
+    const typedConfig = { '@type': PREVIOUS_PRIORITIES_TYPE_URL, updateFrequency: 2 };
+    out.retryPriority = { name: WELLKNOWN.previousPriorities, typedConfig };
+  }
   const backoff = durationFromIstio(policy.backoff);
   if (backoff !== undefined) out.retryBackOff = { baseInterval: backoff };
   return out;

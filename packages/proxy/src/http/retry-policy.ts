@@ -9,7 +9,9 @@ import type { HeaderMatcher, RetryPolicy } from '@trellis/envoy';
 import { durationMs } from '../duration.js';
 import type { Counter } from '../observability/stats-api.js';
 import type { ResourceManagerApi, UpstreamResetReason } from '../upstream/api.js';
-import type { LbHost } from '../upstream/lb/types.js';
+import { PreviousPriorities } from '../upstream/lb/previous-priorities.js';
+import type { PriorityLoad } from '../upstream/lb/priority-load.js';
+import type { LbContext, LbHost } from '../upstream/lb/types.js';
 import { headerValue, type HeaderMap } from './headers.js';
 import { compileStringMatcher, type StringPredicate } from './string-matcher.js';
 
@@ -126,6 +128,8 @@ export interface CompiledRetryPolicy {
   readonly previousHosts: boolean;
   /** host_selection_retry_max_attempts (Envoy's default 1). */
   readonly hostSelectionMaxAttempts: number;
+  /** previous_priorities' update_frequency; 0: no retry priority. */
+  readonly priorityUpdateFrequency: number;
 }
 
 const cache = new WeakMap<RetryPolicy, CompiledRetryPolicy>();
@@ -151,6 +155,13 @@ export function compileRetryPolicy(p: RetryPolicy): CompiledRetryPolicy {
         (h.typedConfig?.['@type'] ?? '').endsWith(PREVIOUS_HOSTS_TYPE),
     ),
     hostSelectionMaxAttempts: Number(p.hostSelectionRetryMaxAttempts ?? 1) || 1,
+    priorityUpdateFrequency: Math.max(
+      0,
+      Number(
+        (p.retryPriority?.typedConfig as { updateFrequency?: number } | undefined)
+          ?.updateFrequency ?? 0,
+      ) || 0,
+    ),
   };
   cache.set(p, c);
   return c;
@@ -223,6 +234,7 @@ export function createRetryState(
     maxIntervalMs: compiled?.maxIntervalMs ?? DEFAULT_RETRY_BASE_INTERVAL_MS * 10,
     previousHosts: compiled?.previousHosts ?? false,
     hostSelectionMaxAttempts: compiled?.hostSelectionMaxAttempts ?? 1,
+    priorityUpdateFrequency: compiled?.priorityUpdateFrequency ?? 0,
   });
 }
 
@@ -236,9 +248,13 @@ export class RetryState {
   /** A retry was scheduled and holds one of the cluster's retry resources. */
   private holding: ResourceManagerApi | undefined;
   private retried = false;
+  /** The retry priority (previous_priorities), when the policy has one. */
+  private readonly priorities: PreviousPriorities | undefined;
 
   constructor(readonly policy: CompiledRetryPolicy) {
     this.retriesRemaining = policy.numRetries;
+    if (policy.priorityUpdateFrequency > 0)
+      this.priorities = new PreviousPriorities(policy.priorityUpdateFrequency);
   }
 
   get retryOn(): number {
@@ -349,15 +365,24 @@ export class RetryState {
   /** Notes a host an attempt went to. */
   onHostAttempted(host: LbHost): void {
     (this.attempted ??= new Set()).add(host.id);
+    this.priorities?.onHostAttempted(host.priority);
   }
 
-  /** The load balancer hint for a retry: avoid previous hosts (previous_hosts predicate). */
-  hostPredicate(): { avoid: (h: LbHost) => boolean; hostSelectionRetryCount: number } | undefined {
-    if (!this.policy.previousHosts) return undefined;
+  /**
+   * The load balancer hints for a retry: avoid previous hosts (previous_hosts predicate) and
+   * move away from the priority levels tried (previous_priorities).
+   */
+  hostPredicate(): LbContext | undefined {
+    const priorities = this.priorities;
+    const priorityLoad = priorities
+      ? { priorityLoad: (original: PriorityLoad) => priorities.load(original) }
+      : undefined;
+    if (!this.policy.previousHosts) return priorityLoad;
     const attempted = this.attempted;
     return {
       avoid: (h) => attempted?.has(h.id) === true,
       hostSelectionRetryCount: this.policy.hostSelectionMaxAttempts,
+      ...priorityLoad,
     };
   }
 }

@@ -68,6 +68,8 @@ export const EXTENSION_TYPES = {
   rawBuffer: 'envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer',
   httpProtocolOptions: `${UPSTREAM_HTTP}HttpProtocolOptions`,
   previousHosts: 'envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
+  previousPriorities:
+    'envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig',
   uuidRequestId: 'envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig',
   fileAccessLog: 'envoy.extensions.access_loggers.file.v3.FileAccessLog',
   stdoutAccessLog: 'envoy.extensions.access_loggers.stream.v3.StdoutAccessLog',
@@ -428,6 +430,7 @@ export const SUPPORTED_FIELDS: Readonly<Record<string, MessageRow>> = {
     per_try_timeout: true,
     per_try_idle_timeout: true,
     retry_host_predicate: `${RT}RetryPolicy.RetryHostPredicate`,
+    retry_priority: `${RT}RetryPolicy.RetryPriority`,
     host_selection_retry_max_attempts: true,
     retriable_status_codes: true,
     retry_back_off: `${RT}RetryPolicy.RetryBackOff`,
@@ -439,6 +442,11 @@ export const SUPPORTED_FIELDS: Readonly<Record<string, MessageRow>> = {
     typed_config: { any: [X.previousHosts] },
   },
   [X.previousHosts]: {},
+  [`${RT}RetryPolicy.RetryPriority`]: {
+    name: true,
+    typed_config: { any: [X.previousPriorities] },
+  },
+  [X.previousPriorities]: { update_frequency: true },
   [`${RT}RetryPolicy.RetryBackOff`]: { base_interval: true, max_interval: true },
   [`${RT}RedirectAction`]: {
     https_redirect: true,

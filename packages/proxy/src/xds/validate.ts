@@ -423,6 +423,18 @@ const RETRY_ON = new Set([
 ]);
 
 function checkRetryPolicy(r: RetryPolicy | undefined, path: string, sink: Sink): void {
+  if (r?.retryPriority !== undefined) {
+    // previous_priorities is the one retry priority; its update_frequency must be above 0.
+    const every = Number(
+      (r.retryPriority.typedConfig as { updateFrequency?: number } | undefined)?.updateFrequency ??
+        0,
+    );
+    if (!(every > 0))
+      sink(
+        join(path, 'retry_priority'),
+        'needs a PreviousPrioritiesConfig typed_config with update_frequency > 0',
+      );
+  }
   if (!r?.retryOn) return;
   for (const token of r.retryOn.split(',')) {
     const t = token.trim();

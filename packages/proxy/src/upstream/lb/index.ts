@@ -57,6 +57,7 @@ export {
 export { defaultRandom, seededRandom, randomBelow, type Random } from './random.js';
 export { xxHash64, xxHash64Into } from './xxhash64.js';
 export { EdfScheduler } from './edf-scheduler.js';
+export { PreviousPriorities } from './previous-priorities.js';
 export { DEFAULT_HOST_SELECTION_RETRIES } from './zone-aware-lb.js';
 
 export interface CreateLoadBalancerOptions {

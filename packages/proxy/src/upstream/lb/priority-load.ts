@@ -5,6 +5,9 @@
 // and a level below the panic threshold balances over all its hosts. Integer arithmetic as in
 // Envoy, so the loads are exactly Envoy's.
 import type { LevelView } from './host-set.js';
+import type { PriorityLoad } from './types.js';
+
+export type { PriorityLoad } from './types.js';
 
 /** Health counts of one priority level. */
 export interface LevelHealth {
@@ -16,16 +19,6 @@ export interface LevelHealth {
   readonly hostCount: number;
   readonly healthyCount: number;
   readonly degradedCount: number;
-}
-
-/** The integer percentages of traffic per priority level, and which levels are in panic. */
-export interface PriorityLoad {
-  readonly healthy: readonly number[];
-  readonly degraded: readonly number[];
-  readonly panic: readonly boolean[];
-  /** Per-level health (0-100) and degraded availability (0-100). */
-  readonly health: readonly number[];
-  readonly degradedAvailability: readonly number[];
 }
 
 /** Counts per level from a host set's views (host counts, or weights when weighted). */

@@ -83,7 +83,7 @@ export abstract class ThreadAwareLoadBalancer implements LoadBalancer {
       hi = this.random.nextUint32();
       lo = this.random.nextUint32();
     }
-    const load = this.load!;
+    const load = ctx.priorityLoad ? ctx.priorityLoad(this.load!) : this.load!;
     const chosen = choosePriority(((hi % 100) * TWO32_MOD_100 + (lo % 100)) % 100, load);
     const priority = chosen >> 1;
     if (load.panic[priority] === true) this.panicCounter?.inc();

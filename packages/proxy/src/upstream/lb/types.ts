@@ -53,9 +53,24 @@ export interface LbContext {
    * retry_policy.host_selection_retry_max_attempts). Default 5 (what Istio configures).
    */
   readonly hostSelectionRetryCount?: number;
+  /**
+   * The load over priority levels to choose with, given the balancer's own (a retry priority:
+   * previous_priorities). The balancer's panic flags still apply.
+   */
+  readonly priorityLoad?: (original: PriorityLoad) => PriorityLoad;
 }
 
 export interface LoadBalancer {
   /** The chosen host, or undefined when no host is available (→ 503 UH). */
   choose(ctx: LbContext): LbHost | undefined;
+}
+
+/** The integer percentages of traffic per priority level, and which levels are in panic. */
+export interface PriorityLoad {
+  readonly healthy: readonly number[];
+  readonly degraded: readonly number[];
+  readonly panic: readonly boolean[];
+  /** Per-level health (0-100) and degraded availability (0-100). */
+  readonly health: readonly number[];
+  readonly degradedAvailability: readonly number[];
 }

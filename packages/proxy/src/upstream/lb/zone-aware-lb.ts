@@ -90,10 +90,11 @@ export abstract class ZoneAwareLoadBalancer implements LoadBalancer {
   choose(ctx: LbContext): Host | undefined {
     this.refresh();
     const avoid = ctx.avoid;
-    let host = this.chooseOnce();
+    const load = ctx.priorityLoad ? ctx.priorityLoad(this.load!) : this.load!;
+    let host = this.chooseOnce(load);
     if (!avoid || !host) return host;
     const retries = ctx.hostSelectionRetryCount ?? DEFAULT_HOST_SELECTION_RETRIES;
-    for (let i = 0; i < retries && host && avoid(host); i++) host = this.chooseOnce();
+    for (let i = 0; i < retries && host && avoid(host); i++) host = this.chooseOnce(load);
     return host;
   }
 
@@ -103,8 +104,8 @@ export abstract class ZoneAwareLoadBalancer implements LoadBalancer {
   /** Prepares a source's state (schedulers) before its first pick. */
   protected abstract initSource(source: HostSource): void;
 
-  private chooseOnce(): Host | undefined {
-    const chosen = choosePriority(randomBelow(this.random, 100), this.load!);
+  private chooseOnce(load: PriorityLoad): Host | undefined {
+    const chosen = choosePriority(randomBelow(this.random, 100), load);
     const level = this.levels[chosen >> 1];
     if (!level) return undefined;
     const degraded = (chosen & 1) === 1;
