@@ -9,6 +9,19 @@ const withPolicy = (trafficPolicy: unknown) => dr({ host: 'reviews', trafficPoli
 
 export const DESTINATION_RULE_CASES: InvalidCase[] = [
   {
+    name: 'values Envoy refuses: a ring over 8388608 entries, a warmup aggression of 0',
+    yaml: withPolicy({
+      loadBalancer: {
+        consistentHash: { useSourceIp: true, ringHash: { minimumRingSize: 9000000 } },
+        warmup: { duration: '10s', aggression: 0 },
+      },
+    }),
+    errors: [
+      'spec.trafficPolicy.loadBalancer.consistentHash.ringHash.minimumRingSize: must be between 0 and 8388608, not 9000000',
+      'spec.trafficPolicy.loadBalancer.warmup.aggression: must be greater than 0, not 0',
+    ],
+  },
+  {
     name: 'host is required',
     yaml: dr({ subsets: [{ name: 'v1', labels: { version: 'v1' } }] }),
     errors: ['spec.host: is required'],

@@ -68,7 +68,21 @@ export const VIRTUAL_SERVICE_CASES: InvalidCase[] = [
     yaml: vs({ hosts: ['reviews'], http: [{ ...toReviews, directResponse: { status: 700 } }] }),
     errors: [
       'spec.http[0]: cannot have both "directResponse" and "route"',
-      'spec.http[0].directResponse.status: must be an HTTP status between 200 and 600, not 700',
+      'spec.http[0].directResponse.status: must be an HTTP status between 200 and 599, not 700',
+    ],
+  },
+  {
+    name: 'status 600, which Istio lets through and Envoy refuses',
+    yaml: vs({
+      hosts: ['reviews'],
+      http: [
+        { ...toReviews, fault: { abort: { httpStatus: 600, percentage: { value: 1 } } } },
+        { directResponse: { status: 600 } },
+      ],
+    }),
+    errors: [
+      'spec.http[0].fault.abort.httpStatus: must be an HTTP status between 200 and 599, not 600',
+      'spec.http[1].directResponse.status: must be an HTTP status between 200 and 599, not 600',
     ],
   },
   {

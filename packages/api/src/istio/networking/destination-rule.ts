@@ -104,7 +104,9 @@ const httpCookieFields = {
 export type HTTPCookie = ObjectOf<typeof httpCookieFields>;
 export const httpCookie = obj(httpCookieFields);
 
-const ringHashFields = { minimumRingSize: int64({ min: 0 }) };
+/** Envoy's bound on a ring's size (RingHash.minimum_ring_size / maximum_ring_size). */
+const MAX_RING_SIZE = 8_388_608;
+const ringHashFields = { minimumRingSize: int64({ min: 0, max: MAX_RING_SIZE }) };
 /** istio.networking.v1.LoadBalancerSettings.ConsistentHashLB.RingHash */
 export type RingHash = ObjectOf<typeof ringHashFields>;
 
@@ -141,7 +143,7 @@ const consistentHashFields = {
   ringHash: obj(ringHashFields),
   maglev,
   /** Deprecated: use ringHash.minimumRingSize. */
-  minimumRingSize: int64({ min: 0 }),
+  minimumRingSize: int64({ min: 0, max: MAX_RING_SIZE }),
 };
 /** istio.networking.v1.LoadBalancerSettings.ConsistentHashLB: session affinity by a request key. */
 export type ConsistentHashLB = ObjectOf<typeof consistentHashFields>;
@@ -260,7 +262,12 @@ function checkLocalityLb(lb: LocalityLoadBalancerSetting, ctx: ValidationContext
 const warmupFields = {
   duration: req(duration()),
   minimumPercent: num({ min: 0, max: 100 }),
-  aggression: num({ min: 0 }),
+  // Envoy's slow start needs a positive aggression (1 is linear).
+  aggression: num({
+    check: (v, ctx) => {
+      if (!(v > 0)) ctx.error(`must be greater than 0, not ${v}`);
+    },
+  }),
 };
 /** istio.networking.v1.WarmupConfiguration: ramp traffic up to new endpoints. */
 export type WarmupConfiguration = ObjectOf<typeof warmupFields>;

@@ -70,14 +70,28 @@ const serverTlsFields = {
     { maxItems: 2 },
   ),
   subjectAltNames: list(str()),
-  verifyCertificateSpki: list(str()),
-  verifyCertificateHash: list(str()),
+  verifyCertificateSpki: list(str({ check: checkSpkiPin })),
+  verifyCertificateHash: list(str({ check: checkCertificateHash })),
   minProtocolVersion: enumOf(TLS_VERSIONS),
   maxProtocolVersion: enumOf(TLS_VERSIONS),
   cipherSuites: list(str()),
 };
 export type ServerTlsSettings = ObjectOf<typeof serverTlsFields>;
 export const serverTlsSettings = obj(serverTlsFields, { check: checkServerTls });
+
+/** A base64 SHA-256 of a certificate's SubjectPublicKeyInfo (Envoy: exactly 44 characters). */
+function checkSpkiPin(v: string, ctx: ValidationContext): void {
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(v))
+    ctx.error(`must be the base64 SHA-256 of a public key (44 characters), not "${v}"`);
+}
+
+/** A hex SHA-256 of a certificate, optionally with colons (`DF:6F:...`), as Envoy takes it. */
+function checkCertificateHash(v: string, ctx: ValidationContext): void {
+  if (!/^[0-9A-Fa-f]{64}$/.test(v) && !/^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){31}$/.test(v))
+    ctx.error(
+      `must be the hex SHA-256 of a certificate (64 hex digits, colons allowed), not "${v}"`,
+    );
+}
 
 function checkServerTls(tls: ServerTlsSettings, ctx: ValidationContext): void {
   const mode = tls.mode ?? 'PASSTHROUGH';

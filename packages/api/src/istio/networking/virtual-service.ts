@@ -259,7 +259,8 @@ export const httpBody = obj(httpBodyFields, {
 
 /** Istio's HTTP status rule for aborts and direct responses: 200..600. */
 function checkHttpStatus(s: number, ctx: ValidationContext): void {
-  if (s < 200 || s > 600) ctx.error(`must be an HTTP status between 200 and 600, not ${s}`);
+  // Istio's own check allows 600, which Envoy then refuses (its status codes stop at 599).
+  if (s < 200 || s > 599) ctx.error(`must be an HTTP status between 200 and 599, not ${s}`);
 }
 
 const httpDirectResponseFields = {
