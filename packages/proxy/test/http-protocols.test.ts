@@ -25,6 +25,7 @@ import {
   statusOf,
   vhost,
 } from './http-fixtures.js';
+import { startStreamServer, STREAM_SERVICE } from './grpc-fixtures.js';
 
 // ---- gRPC ----
 
@@ -49,64 +50,6 @@ function callEcho(
   return new Promise((resolve, reject) =>
     client.Echo(req, md, (err, res) => (err ? reject(err) : resolve(res as EchoReply))),
   );
-}
-
-const json = {
-  serialize: (v: unknown): Buffer => Buffer.from(JSON.stringify(v)),
-  deserialize: (b: Buffer): unknown => JSON.parse(b.toString()) as unknown,
-};
-
-const STREAM_SERVICE: grpc.ServiceDefinition = {
-  Count: {
-    path: '/test.Stream/Count',
-    requestStream: false,
-    responseStream: true,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
-  Chat: {
-    path: '/test.Stream/Chat',
-    requestStream: true,
-    responseStream: true,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
-};
-
-async function startStreamServer(): Promise<{ port: number; close: () => Promise<void> }> {
-  const server = new grpc.Server();
-  server.addService(STREAM_SERVICE, {
-    Count: (call: grpc.ServerWritableStream<{ n: number }, { i: number }>) => {
-      let i = 0;
-      const tick = (): void => {
-        if (i >= call.request.n) {
-          call.end();
-          return;
-        }
-        call.write({ i: i++ });
-        setTimeout(tick, 5);
-      };
-      tick();
-    },
-    Chat: (call: grpc.ServerDuplexStream<{ text: string }, { echo: string }>) => {
-      call.on('data', (m: { text: string }) => call.write({ echo: m.text.toUpperCase() }));
-      call.on('end', () => {
-        const md = new grpc.Metadata();
-        md.set('x-final', 'bye');
-        call.end(md);
-      });
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
-      e ? reject(e) : resolve(p),
-    ),
-  );
-  return { port, close: () => new Promise<void>((r) => server.tryShutdown(() => r())) };
 }
 
 test('gRPC unary through the proxy (HTTP/2 upstream): replies, metadata and error statuses', async () => {

@@ -231,7 +231,7 @@ test('unknown typed configs: network filters, listener filters, HTTP filters unl
   assert.deepEqual(
     validateResource(TYPE_URL.Listener, listener({}, { httpFilters: [stats, router] })),
     [
-      'filter_chains[0].filters[0].typed_config.http_filters[0].typed_config: type type.googleapis.com/udpa.type.v1.TypedStruct is not implemented by the Trellis proxy here (supported: Router, HTTPFault, Cors, FilterConfig); set is_optional to have it skipped',
+      'filter_chains[0].filters[0].typed_config.http_filters[0].typed_config: type type.googleapis.com/udpa.type.v1.TypedStruct is not implemented by the Trellis proxy here (supported: Router, HTTPFault, Cors, FilterConfig, GrpcWeb); set is_optional to have it skipped',
     ],
   );
   const optional = listener({}, { httpFilters: [{ ...stats, isOptional: true }, router] });

@@ -54,6 +54,7 @@ import {
 } from './http1-server.js';
 import { corsFilterConfig } from './cors.js';
 import { faultFilterConfig } from './fault.js';
+import { grpcWebRequest, hasGrpcWebFilter, type GrpcWebMode } from './grpc-web.js';
 import { DETAILS } from './local-reply.js';
 import { normalizePath } from './path.js';
 import { compileRouteConfig, stripPort, type CompiledRouteConfig } from './route-match.js';
@@ -186,6 +187,8 @@ export class HttpConnectionManagerImpl implements Http1ServerHandler<ConnState> 
   private readonly maxHeaderBytes: number;
   private readonly maxHeadersCount: number;
   private readonly headersTimeoutMs: number;
+  /** The HCM's chain has the gRPC-Web filter. */
+  private readonly grpcWebFilter: boolean;
   private readonly idleTimeoutMs: number;
   private readonly useRemoteAddress: boolean;
   private readonly xffTrustedHops: number;
@@ -233,6 +236,7 @@ export class HttpConnectionManagerImpl implements Http1ServerHandler<ConnState> 
     const upgrades = new Map<string, boolean>();
     for (const u of c.upgradeConfigs ?? [])
       if (u.upgradeType) upgrades.set(u.upgradeType.toLowerCase(), u.enabled !== false);
+    this.grpcWebFilter = hasGrpcWebFilter(c.httpFilters);
     const routerFilter = c.httpFilters?.find(
       (f) =>
         f.name === 'envoy.filters.http.router' ||
@@ -737,7 +741,12 @@ export class HttpConnectionManagerImpl implements Http1ServerHandler<ConnState> 
     ds: Downstream,
     headers: RequestHeaders,
     target: DestinationAddress | undefined,
-    opts: { isConnect: boolean; upgrade: string | undefined; expectContinue: boolean },
+    opts: {
+      isConnect: boolean;
+      upgrade: string | undefined;
+      expectContinue: boolean;
+      grpcWeb?: GrpcWebMode | undefined;
+    },
     internal = false,
     forwardedProto = state.tls ? 'https' : 'http',
   ): ActiveStream {
@@ -761,6 +770,7 @@ export class HttpConnectionManagerImpl implements Http1ServerHandler<ConnState> 
       isGrpc: isGrpcContentType(headers.get('content-type')),
       isHead: headers.method === 'HEAD',
       expectContinue: opts.expectContinue,
+      grpcWeb: opts.grpcWeb,
     };
     const stream = new ActiveStream(this.routerConfig, ds, info, headers, sctx);
     // The codec's view of its request's stream (for codec errors and timeouts mid-request).
@@ -859,7 +869,20 @@ export class HttpConnectionManagerImpl implements Http1ServerHandler<ConnState> 
       const cur = headerValue(map, 'via');
       map.via = cur ? `${cur}, ${this.routerConfig.via}` : this.routerConfig.via;
     }
-    const stream = this.newStream(state, ds, headers, target, opts, internal, forwardedProto);
+    // The grpc_web filter: a gRPC-Web request goes on as gRPC (grpc-web.ts).
+    const grpcWeb =
+      this.grpcWebFilter && !opts.isConnect && opts.upgrade === undefined
+        ? grpcWebRequest(headers)
+        : undefined;
+    const stream = this.newStream(
+      state,
+      ds,
+      headers,
+      target,
+      grpcWeb ? { ...opts, grpcWeb } : opts,
+      internal,
+      forwardedProto,
+    );
     const info = stream.info;
     info.downstreamRemoteAddress = clientAddress;
     const xff = headerValue(map, 'x-forwarded-for');

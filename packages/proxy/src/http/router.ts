@@ -9,7 +9,7 @@
 // timeout-policy.ts, fault injection (fault.ts) before the route's action, and mirroring
 // (mirror.ts) once the request headers are final. Still to come: CORS before the action, and
 // hash policies feeding UpstreamLbContext.hash.
-import type { Duplex, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import type { TimerApi } from '@trellis/core';
 import type { StatsScope } from '../observability/stats-api.js';
 import type { LogContext } from '../observability/log-context.js';
@@ -47,6 +47,13 @@ import {
 } from './timeout-policy.js';
 import { decideCors, type CorsFilterConfig } from './cors.js';
 import { appendSetCookies, generateHash, type HashCookie } from './hash-policy.js';
+import {
+  GrpcWebDecodeError,
+  GrpcWebResponse,
+  GrpcWebTextDecoder,
+  MAX_GRPC_MESSAGE_BYTES,
+  type GrpcWebMode,
+} from './grpc-web.js';
 import { mapTarget, type HeaderMutation } from './header-mutation.js';
 import {
   dropHeader,
@@ -154,6 +161,8 @@ export interface StreamContext {
   readonly isHead: boolean;
   /** The request carried `expect: 100-continue` (already answered unless proxy_100_continue). */
   readonly expectContinue: boolean;
+  /** A gRPC-Web request the connection manager turned into gRPC (grpc_web filter). */
+  readonly grpcWeb?: GrpcWebMode | undefined;
 }
 
 const F = RESPONSE_FLAGS;
@@ -242,6 +251,10 @@ export class ActiveStream {
   private faultActive = false;
   private firstAttemptAt = 0;
   private rewriteGrpcTimeout = false;
+  /** The response side of a gRPC-Web request (grpc-web.ts). */
+  private grpcWeb: GrpcWebResponse | undefined;
+  /** A grpc-web-text request's body, base64-decoded. */
+  private decodedBody: Readable | undefined;
 
   constructor(
     private readonly cfg: RouterConfig,
@@ -258,11 +271,26 @@ export class ActiveStream {
     ds.onComplete(() => this.complete());
   }
 
+  /** The request body as it goes upstream (decoded for grpc-web-text). */
+  private get reqBody(): Readable | undefined {
+    return this.decodedBody ?? this.ds.body;
+  }
+
   /** Runs the request: filters, route, action. */
   run(): void {
+    const web = this.sctx.grpcWeb;
+    if (web) {
+      this.grpcWeb = new GrpcWebResponse(web);
+      const raw = this.ds.body;
+      if (web.textRequest && raw) {
+        const decoder = new GrpcWebTextDecoder();
+        decoder.once('error', (e: Error) => this.onGrpcWebDecodeError(e));
+        this.decodedBody = raw.pipe(decoder);
+      }
+    }
     for (const f of this.filters) f.onRequestHeaders?.(this.headers);
     // No 'data' listener before the body is piped: it would start the flow and lose bytes.
-    const body = this.ds.body;
+    const body = this.reqBody;
     if (!body) this.onDownstreamEnd();
     else if (!this.sctx.isConnect) body.once('end', () => this.onDownstreamEnd());
     this.setIdleTimeout(this.cfg.streamIdleTimeoutMs);
@@ -434,7 +462,7 @@ export class ActiveStream {
       (n) => this.headers.get(n),
       cfg.random,
     );
-    const body = this.ds.body;
+    const body = this.reqBody;
     if (body && this.sctx.upgrade === undefined && (this.retry || mirrors.length > 0)) {
       const route = this.route as CompiledRoute;
       const limit =
@@ -487,7 +515,7 @@ export class ActiveStream {
         );
     };
     const replay = this.replay;
-    if (!this.ds.body) send(undefined);
+    if (!this.reqBody) send(undefined);
     else if (replay)
       replay.onEnd(() => {
         const body = replay.complete;
@@ -658,7 +686,7 @@ export class ActiveStream {
       authority: h.authority,
       scheme: 'http',
       headers: h.map,
-      endStream: this.ds.body === undefined,
+      endStream: this.reqBody === undefined,
       upgrade,
     };
     const attempt: Attempt = {
@@ -719,7 +747,7 @@ export class ActiveStream {
         }, perTryMs);
       };
       if (this.downstreamEnded) arm();
-      else this.ds.body?.once('end', arm);
+      else this.reqBody?.once('end', arm);
     }
     if (perTryIdleMs > 0) this.armPerTryIdle(attempt);
   }
@@ -884,7 +912,7 @@ export class ActiveStream {
       this.routeTimer = this.cfg.timers.setTimeout(() => this.onRouteTimeout(), ms);
     };
     if (this.downstreamEnded) arm();
-    else this.ds.body?.once('end', arm);
+    else this.reqBody?.once('end', arm);
   }
 
   private onUpstreamReady(
@@ -894,7 +922,7 @@ export class ActiveStream {
   ): void {
     if (localAddress !== undefined) this.info.upstreamLocalAddress = localAddress;
     if (this.done) return;
-    const body = this.ds.body;
+    const body = this.reqBody;
     if (body && sink && !this.sctx.upgrade) {
       attempt.requestStarted = true;
       const replay = this.replay;
@@ -964,6 +992,11 @@ export class ActiveStream {
     this.info.responseCode = status;
     this.info.responseCodeDetails = DETAILS.viaUpstream;
     if (endStream) this.noteGrpcStatus(headers);
+    const web = this.grpcWeb;
+    if (web && body && web.needsTransformation(status, headers, endStream)) {
+      this.sendAsGrpcWebStatus(web, status, headers, body);
+      return;
+    }
     this.sendHeaders(status, headers, endStream);
     if (endStream || !body) {
       body?.resume();
@@ -974,9 +1007,11 @@ export class ActiveStream {
     // pipe(), which adds and later removes half a dozen listeners on both streams.
     const sink = this.sctx.isHead ? undefined : this.ds.sink;
     body.on('data', (chunk: Buffer) => {
-      this.info.bytesSent += chunk.length;
       if (this.idleTimeoutMs > 0) this.lastActivity = this.cfg.timers.now();
-      if (sink && !sink.write(chunk) && !sink.destroyed) {
+      const out = web ? web.onData(chunk) : chunk;
+      if (out === undefined) return;
+      this.info.bytesSent += out.length;
+      if (sink && !sink.write(out) && !sink.destroyed) {
         body.pause();
         sink.once('drain', () => body.resume());
       }
@@ -988,7 +1023,40 @@ export class ActiveStream {
         this.noteGrpcStatus(trailers);
       }
       this.onResponseComplete();
-      this.ds.finish(trailers);
+      if (web) {
+        // gRPC-Web: the trailers end the body as a trailer frame.
+        const frame = web.onEnd(trailers);
+        this.info.bytesSent += frame.length;
+        sink?.write(frame);
+        this.ds.finish(undefined);
+      } else this.ds.finish(trailers);
+    });
+  }
+
+  /**
+   * gRPC-Web: a response that is not gRPC goes downstream as grpc-status (from its HTTP status)
+   * and grpc-message (its body) headers, once its body has ended.
+   */
+  private sendAsGrpcWebStatus(
+    web: GrpcWebResponse,
+    status: number,
+    headers: HeaderMap,
+    body: UpstreamResponseBody,
+  ): void {
+    const kept: Buffer[] = [];
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      if (this.idleTimeoutMs > 0) this.lastActivity = this.cfg.timers.now();
+      if (size >= MAX_GRPC_MESSAGE_BYTES) return;
+      kept.push(chunk);
+      size += chunk.length;
+    });
+    body.once('end', () => {
+      if (this.done) return;
+      web.transformNonGrpc(status, headers, Buffer.concat(kept, size));
+      this.noteGrpcStatus(headers);
+      this.onResponseComplete();
+      this.sendHeaders(status, headers, true);
     });
   }
 
@@ -1019,9 +1087,21 @@ export class ActiveStream {
     for (const m of levels) m.apply(target, ctx);
   }
 
+  /** A grpc-web-text body that is not base64: 400, as Envoy's gRPC-Web filter answers. */
+  private onGrpcWebDecodeError(e: Error): void {
+    if (this.done) return;
+    const details = e instanceof GrpcWebDecodeError ? e.details : 'grpc_base_64_decode_failed';
+    if (this.ds.responseStarted) {
+      this.resetBoth();
+      return;
+    }
+    this.localReply(400, e.message, details);
+  }
+
   /** Connection manager response headers (server, via, x-request-id) and filters, then sends. */
   private sendHeaders(status: number, headers: HeaderMap, endStream: boolean): void {
     const cfg = this.cfg;
+    this.grpcWeb?.onHeaders(headers);
     if (cfg.serverHeaderTransformation === 'OVERWRITE') headers.server = cfg.serverName;
     else if (cfg.serverHeaderTransformation === 'APPEND_IF_ABSENT' && headers.server === undefined)
       headers.server = cfg.serverName;
@@ -1051,11 +1131,11 @@ export class ActiveStream {
         performance.now() - this.upstreamStartMono,
       );
     // The response finished before the request did: stop sending upstream (Envoy resets it).
-    if (!this.downstreamEnded && this.ds.body) {
+    if (!this.downstreamEnded && this.reqBody) {
       this.replay?.stop();
-      this.ds.body.unpipe();
+      this.reqBody.unpipe();
       this.upstream?.reset();
-      this.ds.body.resume();
+      this.reqBody.resume();
     }
   }
 
@@ -1350,10 +1430,10 @@ export class ActiveStream {
       this.ds.finish();
     }
     // Stop reading a request body nobody will use.
-    if (this.ds.body && !this.downstreamEnded) {
+    if (this.reqBody && !this.downstreamEnded) {
       this.replay?.stop();
-      this.ds.body.unpipe();
-      this.ds.body.resume();
+      this.reqBody.unpipe();
+      this.reqBody.resume();
     }
   }
 

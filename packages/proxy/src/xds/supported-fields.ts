@@ -63,6 +63,7 @@ export const EXTENSION_TYPES = {
   cors: 'envoy.extensions.filters.http.cors.v3.Cors',
   corsPolicy: 'envoy.extensions.filters.http.cors.v3.CorsPolicy',
   grpcStats: 'envoy.extensions.filters.http.grpc_stats.v3.FilterConfig',
+  grpcWeb: 'envoy.extensions.filters.http.grpc_web.v3.GrpcWeb',
   upstreamTls: `${TLS}UpstreamTlsContext`,
   downstreamTls: `${TLS}DownstreamTlsContext`,
   rawBuffer: 'envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer',
@@ -79,7 +80,13 @@ export const EXTENSION_TYPES = {
 const X = EXTENSION_TYPES;
 
 /** HTTP filters the proxy implements (by typed_config type). */
-export const HTTP_FILTER_TYPES: readonly string[] = [X.router, X.fault, X.cors, X.grpcStats];
+export const HTTP_FILTER_TYPES: readonly string[] = [
+  X.router,
+  X.fault,
+  X.cors,
+  X.grpcStats,
+  X.grpcWeb,
+];
 
 /** Per-route filter configs (typed_per_filter_config values) the proxy implements. */
 export const PER_ROUTE_FILTER_TYPES: readonly string[] = [X.fault, X.corsPolicy];
@@ -94,6 +101,7 @@ export const EXTENSION_NAMES: Readonly<Record<string, string>> = {
   'envoy.filters.listener.original_dst': X.originalDst,
   'envoy.filters.http.router': X.router,
   'envoy.filters.http.cors': X.cors,
+  'envoy.filters.http.grpc_web': X.grpcWeb,
   'envoy.transport_sockets.raw_buffer': X.rawBuffer,
   'envoy.retry_host_predicates.previous_hosts': X.previousHosts,
 };
@@ -247,6 +255,7 @@ export const SUPPORTED_FIELDS: Readonly<Record<string, MessageRow>> = {
     percentage: `${TYPE}FractionalPercent`,
   },
   [X.cors]: {},
+  [X.grpcWeb]: {},
   [X.corsPolicy]: {
     allow_origin_string_match: `${MATCH}StringMatcher`,
     allow_methods: true,
