@@ -463,13 +463,38 @@ test('RE2 patterns: translated, anchored, and RE2-only limits enforced', () => {
   assert.equal(re('\\Q.*\\E').test('ab'), false);
   assert.ok(re('\\pL+').test('héllo'));
   assert.ok(compileRe2('a{2,1000}').ok);
+  // Flag groups anywhere, scoped or to the end of their group, and (?U).
+  const matches = (p: string, yes: string[], no: string[]): void => {
+    for (const v of yes) assert.ok(re(p).test(v), `${p} should match ${JSON.stringify(v)}`);
+    for (const v of no) assert.ok(!re(p).test(v), `${p} should not match ${JSON.stringify(v)}`);
+  };
+  matches('a(?i)b', ['ab', 'aB'], ['Ab']);
+  matches('(?i:/scoped)x', ['/SCOPEDx', '/scopedx'], ['/scopedX']);
+  matches('x(?i:a|b.c)', ['xA', 'xB-C'], ['xC', 'x|']);
+  matches('(?i)a(?-i)b', ['Ab', 'ab'], ['AB']);
+  matches('(a(?i)b)c', ['aBc'], ['aBC']);
+  matches('x(?i)[a-c]+', ['xAbC', 'xabc'], ['XABC', 'xabd']);
+  matches('(?s:.)', ['\n'], []);
+  matches('.', ['x'], ['\n']);
+  matches('[[:^digit:]]+', ['abc'], ['a1']);
+  matches('[^a[:^digit:]]', ['5'], ['a', 'x']);
+  matches('\\C\\C', ['xy'], ['x']);
+  const lazy = (p: string, v: string): string | undefined => {
+    const r = compileRe2(p, { anchored: false });
+    assert.ok(r.ok, r.ok ? '' : r.error);
+    return r.value.exec(v)?.[0];
+  };
+  assert.equal(lazy('(?U)a+', 'aaa'), 'a', '(?U): greedy becomes lazy');
+  assert.equal(lazy('(?U)a+?', 'aaa'), 'aaa', '(?U): lazy becomes greedy');
+  assert.equal(lazy('(?m)^b$', 'a\nb\nc'), 'b');
+  assert.equal(lazy('b$', 'a\nb\nc'), undefined);
   for (const [p, why] of [
     ['(a)\\1', 'backreference \\1 is not supported by RE2'],
     ['a(?=b)', 'lookaround assertions are not supported by RE2'],
     ['a(?<!b)', 'lookaround assertions are not supported by RE2'],
     ['a{1001}', 'bad repetition operator {1001}: RE2 allows counts up to 1000'],
-    ['a(?i)b', 'flag groups are only supported at the start of the expression'],
     ['[a', 'missing closing ]'],
+    ['a(?x)b', 'invalid or unsupported group (?x)'],
   ] as const) {
     const r = compileRe2(p);
     assert.deepEqual(r, { ok: false, error: why }, p);
