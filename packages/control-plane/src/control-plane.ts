@@ -80,7 +80,10 @@ export class ControlPlane {
     this.#opts = opts;
     this.source = new TranslationSource(opts.translate ?? {});
     const log = opts.log ?? (() => {});
-    if (opts.log) this.source.onSecretWarning = (m) => log('warn', m);
+    if (opts.log) {
+      this.source.onSecretWarning = (m) => log('warn', m);
+      this.source.onGatewayWarning = (m) => log('warn', m);
+    }
     this.xds = new XdsServer({
       source: this.source,
       controlPlaneId: this.#id,

@@ -20,6 +20,7 @@ import type { Snapshot } from '@trellis/registry';
 import {
   generateClusters,
   generateEndpoints,
+  gatewayProblems,
   generateListeners,
   generateRoutes,
   generateSecrets,
@@ -240,6 +241,13 @@ export class TranslationSource implements ResourceSource {
   onSecretWarning: (message: string) => void = (m) =>
     process.emitWarning(m, { code: 'TRELLIS_SDS_SECRET' });
   #secretWarned = { at: '', seen: new Set<string>() };
+  /**
+   * Where a gateway's left-out servers are reported (a TLS host an earlier server of the port
+   * already serves, as Istio reports them), each once per snapshot.
+   */
+  onGatewayWarning: (message: string) => void = (m) =>
+    process.emitWarning(m, { code: 'TRELLIS_GATEWAY_CONFLICT' });
+  #gatewayWarned = { at: '', seen: new Set<string>() };
 
   constructor(private readonly options: TranslateOptions = {}) {}
 
@@ -327,6 +335,7 @@ export class TranslationSource implements ResourceSource {
     const o = this.options;
     switch (typeUrl) {
       case TYPE_URL.Listener:
+        if (proxy.type === 'router') this.#reportGatewayProblems(snapshot, proxy);
         return generateListeners(
           snapshot,
           proxy,
@@ -553,6 +562,18 @@ export class TranslationSource implements ResourceSource {
     }
     perType.set(typeUrl, entry);
     return entry;
+  }
+
+  #reportGatewayProblems(snapshot: Snapshot, proxy: Proxy): void {
+    if (this.#gatewayWarned.at !== snapshot.version)
+      this.#gatewayWarned = { at: snapshot.version, seen: new Set() };
+    const seen = this.#gatewayWarned.seen;
+    for (const p of gatewayProblems(snapshot, proxy, this.options)) {
+      const line = `Gateway ${p.object.namespace}/${p.object.name}: ${p.message}`;
+      if (seen.has(line)) continue;
+      seen.add(line);
+      this.onGatewayWarning(line);
+    }
   }
 
   /** The secrets asked for (SDS), warnings reported once per snapshot. */

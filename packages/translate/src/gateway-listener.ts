@@ -1,5 +1,6 @@
 // Gateway listeners (Istio gateway.go buildGatewayListeners, buildGatewayTCPBasedFilterChains).
-// One listener `0.0.0.0_PORT` (or `BIND_PORT`) per server port:
+// One listener `0.0.0.0_PORT` (or `BIND_PORT`; a `unix://PATH` bind listens on the pipe PATH)
+// per server port:
 // - HTTP servers: one chain, an HTTP connection manager with RDS `http.PORT`;
 // - HTTPS servers terminating TLS: a chain per server, matched by SNI (its hosts), with the TLS
 //   context (certificate from SDS `kubernetes://CREDENTIAL`, client CA `...-cacert` for MUTUAL)
@@ -21,7 +22,12 @@ import {
 import { intersectHosts } from './gateway-route.js';
 import { isPassthroughServer, type MergedGateway, type MergedServer } from './gateway-servers.js';
 import { httpConnectionManagerFilter } from './http-connection-manager.js';
-import { ISTIO_MTLS_ALPNS, dnsSrvSubsetKey, listenerName } from './listener-names.js';
+import {
+  ISTIO_MTLS_ALPNS,
+  dnsSrvSubsetKey,
+  listenerAddress,
+  listenerName,
+} from './listener-names.js';
 import { outboundNetworkFilters } from './listener-outbound.js';
 import { wildcardAddress } from './proxy.js';
 import type { ProxyContext } from './sidecar-scope-context.js';
@@ -52,9 +58,24 @@ const sdsConfig = sdsSecretConfig;
 const credentialResource = credentialResourceName;
 
 /**
+ * The certificate and key files of a server (Istio ApplyToCommonTLSContext): each complete entry
+ * of `tlsCertificates` (an RSA and an ECDSA one, say), else `serverCertificate` / `privateKey`.
+ */
+function fileCertificates(
+  tls: ServerTlsSettings,
+): { serverCertificate: string; privateKey: string }[] {
+  const given = tls.tlsCertificates?.length ? tls.tlsCertificates : [tls];
+  const out = [];
+  for (const { serverCertificate, privateKey } of given)
+    if (serverCertificate && privateKey) out.push({ serverCertificate, privateKey });
+  return out;
+}
+
+/**
  * The TLS context of a server that terminates TLS (Istio BuildListenerTLSContext). Certificates
  * come from SDS: `credentialName` (`kubernetes://NAME`), the workload certificate `default` for
- * ISTIO_MUTUAL, or file paths (`file-cert:CERT~KEY`).
+ * ISTIO_MUTUAL, or file paths (`file-cert:CERT~KEY`, one per `tlsCertificates` entry, with the
+ * client CA `file-root:CA`).
  */
 export function gatewayTlsContext(
   tls: ServerTlsSettings,
@@ -71,6 +92,7 @@ export function gatewayTlsContext(
     : tls.credentialName
       ? [tls.credentialName]
       : [];
+  const files = fileCertificates(tls);
   if (mode === 'ISTIO_MUTUAL') {
     common.tlsCertificateSdsSecretConfigs = [sdsConfig(SDS_DEFAULT_RESOURCE)];
     common.combinedValidationContext = {
@@ -101,14 +123,17 @@ export function gatewayTlsContext(
           credentialResource(tls.caCertCredentialName ?? `${names[0] ?? ''}${SDS_CA_SUFFIX}`),
         ),
       };
-  } else if (tls.serverCertificate && tls.privateKey) {
-    common.tlsCertificateSdsSecretConfigs = [
-      sdsConfig(fileCertResourceName(tls.serverCertificate, tls.privateKey)),
-    ];
-    if (validate && tls.caCertificates)
+  } else if (files.length > 0) {
+    common.tlsCertificateSdsSecretConfigs = files.map((f) =>
+      sdsConfig(fileCertResourceName(f.serverCertificate, f.privateKey)),
+    );
+    // One CA for every certificate, as Istio: the server's, else the first an entry names.
+    const ca =
+      tls.caCertificates ?? tls.tlsCertificates?.find((c) => c.caCertificates)?.caCertificates;
+    if (validate && ca)
       common.combinedValidationContext = {
         defaultValidationContext: {},
-        validationContextSdsSecretConfig: sdsConfig(fileRootResourceName(tls.caCertificates)),
+        validationContextSdsSecretConfig: sdsConfig(fileRootResourceName(ca)),
       };
   }
   if (mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') {
@@ -270,7 +295,7 @@ export function buildGatewayListeners(ctx: ProxyContext, merged: MergedGateway):
     const { tls } = inspectorsFor(chains);
     out.push({
       name,
-      address: { socketAddress: { address: bind, portValue: gp.port } },
+      address: listenerAddress(bind, gp.port),
       trafficDirection: 'OUTBOUND',
       ...(tls ? { listenerFilters: [tlsInspector()] } : {}),
       filterChains: chains.map((c) => buildFilterChain(c, true)),

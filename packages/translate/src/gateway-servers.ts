@@ -3,10 +3,19 @@
 // the route configuration `http.PORT`; an HTTPS server that terminates TLS has its own
 // `https.PORT.PORTNAME.GATEWAY.NAMESPACE`; TLS/TCP servers become filter chains. A port serves
 // either HTTP or TLS/TCP servers: a later server of the other kind is dropped, and so is a second
-// plain TCP server. Server hosts `./host` become `NAMESPACE/host`, `*/host` becomes `host`.
+// plain TCP server. A TLS server (HTTPS, TLS) with a host an earlier server of the same port and
+// bind serves is dropped too, and reported (Istio CheckDuplicates): Envoy rejects two filter
+// chains with the same SNI match, so hosts compare without their namespace part. Servers come in
+// order: Gateways oldest first, then as declared. Server hosts `./host` become `NAMESPACE/host`,
+// `*/host` becomes `host`.
 // A server port that is a port of the gateway's Service listens on the Service's targetPort.
 import type { Server } from '@trellis/api';
-import { isHttpProtocol, parseProtocol, type Protocol } from '@trellis/registry';
+import {
+  isHttpProtocol,
+  parseProtocol,
+  type Protocol,
+  type RegistryProblem,
+} from '@trellis/registry';
 import type { ProxyContext } from './sidecar-scope-context.js';
 
 /** One server with the Gateway it comes from and what generation derived from it. */
@@ -40,6 +49,8 @@ export interface MergedGateway {
   readonly ports: readonly GatewayPort[];
   /** Servers by route configuration name. */
   readonly serversByRouteName: ReadonlyMap<string, readonly MergedServer[]>;
+  /** The servers left out, one problem each, on the Gateway that declares it. */
+  readonly problems: readonly RegistryProblem[];
 }
 
 function sanitizeHosts(hosts: readonly string[], namespace: string): string[] {
@@ -102,12 +113,45 @@ function targetPortMap(ctx: ProxyContext): Map<number, number> {
   return out;
 }
 
+/** `server NAME (port N)`: a server by its name (else its port's) and declared port. */
+function describeServer(s: MergedServer): string {
+  const bind = s.server.bind ? `, bind ${s.server.bind}` : '';
+  return `server ${s.server.name || s.server.port.name} (port ${s.server.port.number}${bind})`;
+}
+
+/** Why `s` is left out: its hosts `taken` are served on the same port already (by `owners`). */
+function duplicateHostProblem(
+  s: MergedServer,
+  taken: readonly string[],
+  owners: ReadonlyMap<string, MergedServer>,
+): RegistryProblem {
+  const byOwner = new Map<MergedServer, string[]>();
+  for (const h of taken) {
+    const o = owners.get(h);
+    if (!o) continue;
+    const l = byOwner.get(o);
+    if (l) l.push(h);
+    else byOwner.set(o, [h]);
+  }
+  const reasons = [...byOwner].map(
+    ([o, hosts]) =>
+      `${hosts.length > 1 ? 'hosts' : 'host'} ${hosts.join(', ')} ${hosts.length > 1 ? 'are' : 'is'} already served by Gateway ${o.gateway} ${describeServer(o)}`,
+  );
+  return {
+    object: { kind: 'Gateway', namespace: s.gatewayNamespace, name: s.gatewayName },
+    message: `${describeServer(s)} is ignored: ${reasons.join('; ')}`,
+  };
+}
+
 /** Merges the servers of the Gateways that select the proxy. */
 export function mergeGateways(ctx: ProxyContext): MergedGateway {
   const gateways = ctx.snapshot.gatewaysFor(ctx.proxy.namespace, ctx.proxy.labels);
   const targets = targetPortMap(ctx);
   const ports = new Map<string, GatewayPort>();
   const byRoute = new Map<string, MergedServer[]>();
+  // SNI host → the TLS server that serves it, per bind and port.
+  const tlsHosts = new Map<string, Map<string, MergedServer>>();
+  const problems: RegistryProblem[] = [];
   for (const gw of gateways) {
     for (const server of gw.spec.servers ?? []) {
       const protocol = parseProtocol(server.port.protocol);
@@ -130,10 +174,19 @@ export function mergeGateways(ctx: ProxyContext): MergedGateway {
       if (existing) {
         if (existing.http !== http) continue;
         if (!http && !server.tls && existing.servers.some((s) => !s.server.tls)) continue;
-        existing.servers.push(merged);
-      } else {
-        ports.set(key, { port, bind: server.bind ?? '', http, servers: [merged] });
       }
+      if (!http && server.tls) {
+        const owners = tlsHosts.get(key) ?? new Map<string, MergedServer>();
+        const taken = merged.sniHosts.filter((h) => owners.has(h));
+        if (taken.length > 0) {
+          problems.push(duplicateHostProblem(merged, taken, owners));
+          continue;
+        }
+        for (const h of merged.sniHosts) owners.set(h, merged);
+        tlsHosts.set(key, owners);
+      }
+      if (existing) existing.servers.push(merged);
+      else ports.set(key, { port, bind: server.bind ?? '', http, servers: [merged] });
       if (routeName !== undefined) {
         const l = byRoute.get(routeName);
         if (l) l.push(merged);
@@ -144,5 +197,5 @@ export function mergeGateways(ctx: ProxyContext): MergedGateway {
   const sorted = [...ports.values()].sort(
     (a, b) => a.port - b.port || (a.bind < b.bind ? -1 : a.bind > b.bind ? 1 : 0),
   );
-  return { ports: sorted, serversByRouteName: byRoute };
+  return { ports: sorted, serversByRouteName: byRoute, problems };
 }

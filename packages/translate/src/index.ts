@@ -5,7 +5,7 @@
 // `generateEndpoints`). Same inputs, same output: everything is sorted, nothing reads a clock,
 // the environment or the network.
 import type { ClusterLoadAssignment, Listener, RouteConfiguration } from '@trellis/envoy';
-import type { Snapshot } from '@trellis/registry';
+import type { RegistryProblem, Snapshot } from '@trellis/registry';
 import { generateClusters, type ClusterGenerationOptions } from './cluster-builder.js';
 import type { ClusterJson } from './cluster-types.js';
 import { generateEndpoints } from './endpoint-builder.js';
@@ -159,6 +159,21 @@ export function generate(
   const clusters = generateClusters(snapshot, proxy, undefined, opts.clusters);
   const endpoints = generateEndpoints(snapshot, proxy, undefined, opts.clusters);
   return { listeners, routes, clusters, endpoints };
+}
+
+/**
+ * The Gateway servers a gateway proxy does not serve, one problem each on the Gateway declaring
+ * it (a TLS server whose host an earlier server of the port serves). Istio logs these and counts
+ * them as rejected configs; they read like the snapshot's registry problems. Empty for sidecars.
+ */
+export function gatewayProblems(
+  snapshot: Snapshot,
+  proxy: Proxy,
+  opts: TranslateOptions = {},
+): RegistryProblem[] {
+  const ctx = contextOf(snapshot, proxy, opts);
+  if (ctx.proxy.type !== 'router' || isProxylessGrpc(ctx.proxy)) return [];
+  return [...mergeGateways(ctx).problems];
 }
 
 export { generateClusters, generateEndpoints };

@@ -1,6 +1,8 @@
 // Names Istio gives to generated resources and the Envoy extensions it uses, kept exactly so
 // that `istioctl proxy-config` knowledge and tools transfer (pilot/pkg/networking/util,
 // pilot/pkg/model/context.go, pkg/wellknown).
+import type { Address } from '@trellis/envoy';
+import { UNIX_ADDRESS_PREFIX } from '@trellis/registry';
 
 /** The outbound capture listener (iptables redirects outbound traffic to 15001). */
 export const VIRTUAL_OUTBOUND_LISTENER = 'virtualOutbound';
@@ -115,6 +117,16 @@ export function parseSubsetKey(
 /** `BIND_PORT`: Istio's TCP listener name (`0.0.0.0_9080`, `10.96.0.5_27017`). */
 export function listenerName(bind: string, port: number): string {
   return `${bind}_${port}`;
+}
+
+/**
+ * The address a listener binds (Istio BuildAddress): a `unix://PATH` bind is the pipe `PATH`,
+ * anything else an IP address and port.
+ */
+export function listenerAddress(bind: string, port: number): Address {
+  return bind.startsWith(UNIX_ADDRESS_PREFIX)
+    ? { pipe: { path: bind.slice(UNIX_ADDRESS_PREFIX.length) } }
+    : { socketAddress: { address: bind, portValue: port } };
 }
 
 /** `HOST:PORT`, the virtual host name Istio uses (`reviews.default.svc.cluster.local:9080`). */

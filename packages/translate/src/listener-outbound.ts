@@ -25,6 +25,7 @@ import {
   type Protocol,
   type Service,
   type ServicePort,
+  UNIX_ADDRESS_PREFIX,
 } from '@trellis/registry';
 import {
   buildFilterChain,
@@ -41,6 +42,7 @@ import {
   PASSTHROUGH_FILTER_CHAIN,
   PLAINTEXT_HTTP_ALPNS,
   RAW_BUFFER,
+  listenerAddress,
   listenerName,
   outboundClusterName,
 } from './listener-names.js';
@@ -426,7 +428,7 @@ function addServicePort(
 function listenerFromEntry(ctx: ProxyContext, e: Entry): Listener {
   const l: Listener = {
     name: listenerName(e.bind, e.port.port),
-    address: { socketAddress: { address: e.bind, portValue: e.port.port } },
+    address: listenerAddress(e.bind, e.port.port),
     trafficDirection: 'OUTBOUND',
     continueOnListenerFiltersTimeout: true,
   };
@@ -464,7 +466,7 @@ function bindingFor(
   let bindToPort = ctx.proxy.interceptionMode === 'NONE';
   if (!bindToPort && l) {
     if (l.captureMode === 'NONE') bindToPort = true;
-    else if ((l.bind ?? '').startsWith('unix://')) bindToPort = true;
+    else if ((l.bind ?? '').startsWith(UNIX_ADDRESS_PREFIX)) bindToPort = true;
   }
   let bind = '';
   if (l?.bind) bind = l.bind;
