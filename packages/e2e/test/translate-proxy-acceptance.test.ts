@@ -689,6 +689,10 @@ ${['(?i:/scoped)', '(?-i)/negative', '/mid(?i)dle', '(?U)/lazy.+', '/[[:^digit:]
   .map((re) => `- {match: [{uri: {regex: '${re}'}}], route: [{destination: {host: ${W}}}]}`)
   .join('\n')}
 - route: [{destination: {host: ${W}}}]`,
+  'header values with TLS and connection operators (%DOWNSTREAM_PEER_SUBJECT%, %CONNECTION_ID% ...)': cfg`VirtualService web
+hosts: [${W}]
+http: [{route: [{destination: {host: ${W}, port: {number: 80}}}], headers: {request: {set: {x-subject: '%DOWNSTREAM_PEER_SUBJECT%',
+  x-tls: '%DOWNSTREAM_TLS_VERSION%', x-conn: '%CONNECTION_ID%', x-fp: '%DOWNSTREAM_PEER_FINGERPRINT_256%', x-id: '%UNIQUE_ID%'}}}}]`,
 };
 
 /** What the API refuses: Istio lets these through, and Envoy then refuses the config. */
@@ -735,13 +739,14 @@ const REFUSED: Record<string, [string, RegExp]> = {
 - {match: [{withoutHeaders: {'@request.auth.claims[a][b]': {prefix: x}}}], route: [{destination: {host: ${W}}}]}`,
     /match\.dynamic_metadata: field RouteMatch\.dynamic_metadata is not implemented by the Trellis proxy/,
   ],
-  'header values with Envoy operators the proxy lacks (%DOWNSTREAM_PEER_SUBJECT% ...)': [
-    cfg`VirtualService web
+  'header values with Envoy operators the proxy lacks (%METADATA(...)%, %DOWNSTREAM_TLS_SESSION_ID%)':
+    [
+      cfg`VirtualService web
 hosts: [${W}]
-http: [{route: [{destination: {host: ${W}, port: {number: 80}}}], headers: {request: {set: {x-subject: '%DOWNSTREAM_PEER_SUBJECT%',
-  x-tls: '%DOWNSTREAM_TLS_VERSION%', x-conn: '%CONNECTION_ID%'}}, response: {add: {x-route: '%METADATA(ROUTE:istio:config)%'}}}}]`,
-    /header\.value: Not supported field in StreamInfo: /,
-  ],
+http: [{route: [{destination: {host: ${W}, port: {number: 80}}}], headers: {request: {set: {x-session: '%DOWNSTREAM_TLS_SESSION_ID%'}},
+  response: {add: {x-route: '%METADATA(ROUTE:istio:config)%'}}}}]`,
+      /header\.value: Not supported field in StreamInfo: (METADATA|DOWNSTREAM_TLS_SESSION_ID)$/,
+    ],
   'Gateway tls.cipherSuites with a name no TLS library knows': [
     gateway`{mode: SIMPLE, credentialName: gw-cred, cipherSuites: [NOT-A-CIPHER]}`,
     /cipher_suites\[0\]: unknown cipher suite 'NOT-A-CIPHER'/,

@@ -286,6 +286,7 @@ export class TrellisProxy {
         downstreamRemoteAddress: `${conn.remote.address}:${conn.remote.port}`,
         downstreamLocalAddress: `${conn.local.address}:${conn.local.port}`,
         requestedServerName: conn.requestedServerName,
+        connectionId: conn.id,
         // The TLS peer's and our identities (io.istio.peer_principal / local_principal).
         ...(conn.streamInfo.metadataSize > 0 ? { metadata: conn.streamInfo.metadata } : {}),
       });

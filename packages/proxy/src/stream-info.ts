@@ -125,6 +125,8 @@ export interface StreamInfo {
   downstreamLocalAddress: string;
   /** SNI the client sent, if TLS. */
   requestedServerName?: string | undefined;
+  /** The downstream connection's id (`%CONNECTION_ID%`), unique in the process. */
+  connectionId?: number | undefined;
   // HTTP only
   method?: string | undefined;
   /** Path as received (`:path`), before rewrites. */
@@ -197,6 +199,7 @@ class StreamInfoImpl implements StreamInfo {
   downstreamRemoteAddress: string;
   downstreamLocalAddress: string;
   requestedServerName: string | undefined = undefined;
+  connectionId: number | undefined = undefined;
   method: string | undefined = undefined;
   path: string | undefined = undefined;
   authority: string | undefined = undefined;

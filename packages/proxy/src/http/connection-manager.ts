@@ -94,6 +94,8 @@ export interface DownstreamConnectionInfo {
   readonly downstreamRemoteAddress?: string | undefined;
   readonly downstreamLocalAddress?: string | undefined;
   readonly requestedServerName?: string | undefined;
+  /** The listener's connection id (`%CONNECTION_ID%`). */
+  readonly connectionId?: number | undefined;
   /** Copied into every stream's StreamInfo.metadata (e.g. the peer's identity). */
   readonly metadata?: ReadonlyMap<string, unknown> | undefined;
 }
@@ -732,6 +734,7 @@ export class HttpConnectionManagerImpl implements Http1ServerHandler<ConnState> 
     if (conn?.filterChainName !== undefined) info.filterChainName = conn.filterChainName;
     if (conn?.requestedServerName !== undefined)
       info.requestedServerName = conn.requestedServerName;
+    if (conn?.connectionId !== undefined) info.connectionId = conn.connectionId;
     if (conn?.metadata) info.inheritMetadata(conn.metadata);
     return info;
   }

@@ -937,6 +937,8 @@ export class ListenerManager {
       startTime,
       startMono,
     );
+    const connectionId = this.#nextConnectionId++;
+    info.connectionId = connectionId;
     if (state.serverName) info.requestedServerName = state.serverName;
     const entry = chain ? l.p.chains.get(chain) : undefined;
     if (!chain || !entry) {
@@ -963,7 +965,7 @@ export class ListenerManager {
       this.#checkDrained(owner);
     });
     const connInfo: ConnectionInfo = {
-      id: this.#nextConnectionId++,
+      id: connectionId,
       listener: l.config,
       listenerName: l.name,
       filterChain: chain,

@@ -3,6 +3,7 @@
 // a buffered sink that loses no line on close. Built from the AccessLog configs of listeners,
 // HTTP connection managers and TCP proxies (envoy.access_loggers.file / stdout / stderr); a
 // logger without a format uses Istio's default text format (EnvoyTextLogFormat).
+import { randomUUID, type X509Certificate } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { type Result, err, ok } from '@trellis/core';
@@ -13,7 +14,8 @@ import {
   type ResponseFlag,
   type StreamInfo,
 } from '../stream-info.js';
-import type { LogContext } from './log-context.js';
+import { rfc2253, sans } from '../tls/cert-text.js';
+import { DOWNSTREAM_TLS_KEY, type DownstreamTlsDetails, type LogContext } from './log-context.js';
 import type { StatsScope } from './stats-api.js';
 
 /** Istio's default text format (pilot/pkg/model/telemetry_logging.go, EnvoyTextLogFormat). */
@@ -245,6 +247,28 @@ function metadataArgument(arg: string | undefined): string[] | string {
 
 const NUMERIC = (v: number | undefined): Value => v;
 
+/** The downstream connection's TLS details, when it is TLS. */
+function tlsOf(c: LogContext): DownstreamTlsDetails | undefined {
+  return c.info.metadataValue(DOWNSTREAM_TLS_KEY) as DownstreamTlsDetails | undefined;
+}
+
+/** A certificate subject or issuer as RFC 2253 text (undefined when empty). */
+function subjectOf(subject: string | undefined): string | undefined {
+  const s = subject === undefined ? '' : rfc2253(subject);
+  return s === '' ? undefined : s;
+}
+
+/** `AB:CD:...` as Envoy prints fingerprints: lower-case hex without colons. */
+function hexOf(fingerprint: string | undefined): string | undefined {
+  return fingerprint?.replaceAll(':', '').toLowerCase();
+}
+
+/** A certificate's subject alternative names of one type, comma-separated. */
+function sanList(cert: X509Certificate | undefined, type: 'DNS' | 'URI'): string | undefined {
+  const list = cert ? sans(cert, type) : [];
+  return list.length > 0 ? list.join(',') : undefined;
+}
+
 /** Operators without arguments, by name. */
 const SIMPLE: Readonly<Record<string, Operator>> = {
   PROTOCOL: (c) => (c.info.protocol === 'TCP' ? undefined : c.info.protocol),
@@ -305,6 +329,22 @@ const SIMPLE: Readonly<Record<string, Operator>> = {
   GRPC_STATUS_NUMBER: (c) => c.info.grpcStatus,
   STREAM_ID: (c) => c.info.requestId,
   HOSTNAME: () => hostname(),
+  CONNECTION_ID: (c) => c.info.connectionId,
+  UNIQUE_ID: () => randomUUID(),
+  DOWNSTREAM_TLS_VERSION: (c) => tlsOf(c)?.version,
+  DOWNSTREAM_TLS_CIPHER: (c) => tlsOf(c)?.cipher,
+  DOWNSTREAM_PEER_SUBJECT: (c) => subjectOf(tlsOf(c)?.peerCertificate()?.subject),
+  DOWNSTREAM_PEER_ISSUER: (c) => subjectOf(tlsOf(c)?.peerCertificate()?.issuer),
+  DOWNSTREAM_LOCAL_SUBJECT: (c) => subjectOf(tlsOf(c)?.localCertificate()?.subject),
+  DOWNSTREAM_PEER_SERIAL: (c) => tlsOf(c)?.peerCertificate()?.serialNumber.toLowerCase(),
+  DOWNSTREAM_PEER_FINGERPRINT_256: (c) => hexOf(tlsOf(c)?.peerCertificate()?.fingerprint256),
+  DOWNSTREAM_PEER_FINGERPRINT_1: (c) => hexOf(tlsOf(c)?.peerCertificate()?.fingerprint),
+  DOWNSTREAM_PEER_CERT: (c) => {
+    const cert = tlsOf(c)?.peerCertificate();
+    return cert ? encodeURIComponent(cert.toString()) : undefined;
+  },
+  DOWNSTREAM_PEER_DNS_SAN: (c) => sanList(tlsOf(c)?.peerCertificate(), 'DNS'),
+  DOWNSTREAM_LOCAL_DNS_SAN: (c) => sanList(tlsOf(c)?.localCertificate(), 'DNS'),
 };
 
 /** Builds the operator `%NAME(arg)%`; errors name what is wrong (they end up in a NACK). */
@@ -360,6 +400,16 @@ function makeOperator(name: string, arg: string | undefined): Result<Operator> {
       if (mode !== undefined && mode !== 'PLAIN' && mode !== 'TYPED')
         return err(`FILTER_STATE serialization must be PLAIN or TYPED, not "${mode}"`);
       return ok((c) => metadataPath(c.info, [key]));
+    }
+    case 'DOWNSTREAM_PEER_CERT_V_START':
+    case 'DOWNSTREAM_PEER_CERT_V_END': {
+      const fmt = arg ?? '';
+      const end = name === 'DOWNSTREAM_PEER_CERT_V_END';
+      return ok((c) => {
+        const cert = tlsOf(c)?.peerCertificate();
+        if (!cert) return undefined;
+        return formatStartTime(fmt, Date.parse(end ? cert.validTo : cert.validFrom));
+      });
     }
     case 'UPSTREAM_METADATA': {
       const path = metadataArgument(arg);

@@ -1,7 +1,23 @@
 // What access logs and Istio metrics read about a finished request or connection: the StreamInfo
 // plus accessors for its headers (the HTTP layer's own header maps stay where they are). Header
 // names are lower case; `:method`, `:path`, `:authority` and `:scheme` are the pseudo-headers.
+import type { X509Certificate } from 'node:crypto';
 import type { StreamInfo } from '../stream-info.js';
+
+/** StreamInfo.metadata key of the downstream TLS connection's details (set by the TLS layer). */
+export const DOWNSTREAM_TLS_KEY = 'envoy.downstream_tls';
+
+/** What `%DOWNSTREAM_TLS_VERSION%`, `%DOWNSTREAM_PEER_SUBJECT%` and the like read. */
+export interface DownstreamTlsDetails {
+  /** `TLSv1.3`... */
+  readonly version: string | undefined;
+  /** OpenSSL's name of the cipher suite. */
+  readonly cipher: string | undefined;
+  /** The client's certificate, when it sent one. */
+  peerCertificate(): X509Certificate | undefined;
+  /** Our certificate. */
+  localCertificate(): X509Certificate | undefined;
+}
 
 export interface LogContext {
   readonly info: StreamInfo;

@@ -13,10 +13,12 @@
 // Stats under `listener.<address>.ssl.*` with Envoy's names: handshake, connection_error,
 // no_certificate, fail_verify_no_cert, fail_verify_error, fail_verify_san,
 // fail_verify_cert_hash, versions.<v>, ciphers.<c>.
+import type { X509Certificate } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { CONFIG_TYPE_URL, type DownstreamTlsContext } from '@trellis/envoy';
 import { durationMs } from '../duration.js';
+import { DOWNSTREAM_TLS_KEY, type DownstreamTlsDetails } from '../observability/log-context.js';
 import type { StatsScope } from '../observability/stats-api.js';
 import type { DownstreamTransportSocketFactory } from '../listener/network-filters.js';
 import { SocketPeek } from '../listener/socket-peek.js';
@@ -278,6 +280,23 @@ class ServerTlsSession {
     if (peerSan !== undefined) info.metadata.set(PEER_PRINCIPAL_KEY, peerSan);
     if (resolved.localUriSan !== undefined)
       info.metadata.set(LOCAL_PRINCIPAL_KEY, resolved.localUriSan);
+    info.metadata.set(DOWNSTREAM_TLS_KEY, tlsDetails(tls, version, cipher?.name));
     this.next(tls);
   }
+}
+
+/** The connection's TLS details; certificates are read once, when first asked for. */
+function tlsDetails(
+  tls: TLSSocket,
+  version: string | null,
+  cipher: string | undefined,
+): DownstreamTlsDetails {
+  let peer: X509Certificate | null | undefined;
+  let local: X509Certificate | null | undefined;
+  return {
+    version: version ?? undefined,
+    cipher,
+    peerCertificate: () => (peer ??= tls.getPeerX509Certificate?.() ?? null) ?? undefined,
+    localCertificate: () => (local ??= tls.getX509Certificate?.() ?? null) ?? undefined,
+  };
 }
