@@ -83,6 +83,7 @@ export class ControlPlane {
     if (opts.log) {
       this.source.onSecretWarning = (m) => log('warn', m);
       this.source.onGatewayWarning = (m) => log('warn', m);
+      this.source.onEncodeError = (m) => log('error', m);
     }
     this.xds = new XdsServer({
       source: this.source,

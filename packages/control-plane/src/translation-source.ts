@@ -248,6 +248,10 @@ export class TranslationSource implements ResourceSource {
   onGatewayWarning: (message: string) => void = (m) =>
     process.emitWarning(m, { code: 'TRELLIS_GATEWAY_CONFLICT' });
   #gatewayWarned = { at: '', seen: new Set<string>() };
+  /** Where a resource that cannot be encoded is reported (once per snapshot and message). */
+  onEncodeError: (message: string) => void = (m) =>
+    process.emitWarning(m, { code: 'TRELLIS_XDS_ENCODE' });
+  readonly #encodeErrors = new Set<string>();
 
   constructor(private readonly options: TranslateOptions = {}) {}
 
@@ -265,6 +269,7 @@ export class TranslationSource implements ResourceSource {
    */
   setSnapshot(s: Snapshot, change: SnapshotChange = {}): void {
     const prev = this.#snapshot?.version;
+    this.#encodeErrors.clear();
     this.#snapshot = s;
     const endpointsOnly = change.endpointsOnly === true && prev !== undefined;
     if (!endpointsOnly) {
@@ -379,12 +384,28 @@ export class TranslationSource implements ResourceSource {
         encoded.set(name, old);
         continue;
       }
-      const any = encodeResource(typeUrl, r);
+      let any: EncodedAny;
+      try {
+        any = encodeResource(typeUrl, r);
+      } catch (e) {
+        // Config the API would refuse now but that is in the store (written before a check
+        // existed, or by hand): this resource is left out, the rest of the type still goes out.
+        this.#reportEncodeError(typeUrl, name, e);
+        continue;
+      }
       if (text !== undefined) jsonDigests.set(any, text);
       encoded.set(name, any);
     }
     this.stats.generated.set(typeUrl, (this.stats.generated.get(typeUrl) ?? 0) + json.length);
     return encoded;
+  }
+
+  #reportEncodeError(typeUrl: string, name: string, e: unknown): void {
+    const line = `cannot encode ${typeUrl.slice(typeUrl.lastIndexOf('.') + 1)} "${name}", left out of the push: ${e instanceof Error ? e.message : String(e)}`;
+    if (this.#encodeErrors.has(line)) return;
+    if (this.#encodeErrors.size >= 1000) this.#encodeErrors.clear();
+    this.#encodeErrors.add(line);
+    this.onEncodeError(line);
   }
 
   #newVersion(snapshot: Snapshot): string {

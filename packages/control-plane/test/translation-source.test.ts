@@ -410,3 +410,44 @@ test('the config dump of a proxy is what it was served, translated again (no JSO
   src.forget(p.nodeId);
   assert.equal(src.generatedFor(p.nodeId), undefined);
 });
+
+test('a resource that cannot be encoded is left out and reported; the rest of its type still goes out', () => {
+  // A VirtualService the API refuses now (HTTP status 600) but that is in the store, e.g. from
+  // before the check: its route configuration cannot be encoded.
+  const snap = buildSnapshot(
+    [
+      ...BASE,
+      // On its own port: its route configuration ("9090") is not the others' ("9080").
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'legacy', namespace: 'default' },
+        spec: { selector: { app: 'legacy' }, ports: [{ name: 'http', port: 9090 }] },
+      },
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: 'legacy', namespace: 'default' },
+        spec: { hosts: ['legacy'], http: [{ directResponse: { status: 600 } }] },
+      },
+    ],
+    { version: '1' },
+  );
+  const src = new TranslationSource();
+  const errors: string[] = [];
+  src.onEncodeError = (m) => errors.push(m);
+  src.setSnapshot(snap);
+  const p = info('details-0', '10.0.0.1', 'details');
+  for (const t of TYPES) assert.ok(src.resources(p, t, undefined).resources.size > 0, t);
+  const routes = src.resources(p, TYPE_URL.RouteConfiguration, undefined).resources;
+  assert.ok(routes.has('9080'), 'the others are served');
+  assert.ok(!routes.has('9090'), 'the broken one is left out');
+  assert.equal(errors.length, 1, errors.join('\n'));
+  assert.match(
+    errors[0] ?? '',
+    /^cannot encode RouteConfiguration "9090", left out of the push: .*600/,
+  );
+  // Reported once per snapshot, however many proxies ask.
+  src.resources(info('reviews-0', '10.0.0.2', 'reviews'), TYPE_URL.RouteConfiguration, undefined);
+  assert.equal(errors.length, 1);
+});
