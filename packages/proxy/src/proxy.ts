@@ -17,6 +17,7 @@ import {
   type TcpProxyLogContext,
 } from './listener/index.js';
 import { socketOriginalDestination } from './listener/original-dst-socket.js';
+import { PIPE_PORT } from './listener/ip.js';
 import {
   AccessLogManager,
   IstioMetrics,
@@ -283,8 +284,8 @@ export class TrellisProxy {
         filterChainName: conn.filterChain.name,
         direction: inbound ? 'inbound' : 'outbound',
         originalDestination: { address: conn.local.address, port: conn.local.port },
-        downstreamRemoteAddress: `${conn.remote.address}:${conn.remote.port}`,
-        downstreamLocalAddress: `${conn.local.address}:${conn.local.port}`,
+        downstreamRemoteAddress: hostPort(conn.remote),
+        downstreamLocalAddress: hostPort(conn.local),
         requestedServerName: conn.requestedServerName,
         connectionId: conn.id,
         // The TLS peer's and our identities (io.istio.peer_principal / local_principal).
@@ -428,4 +429,9 @@ class HttpLogContext implements MetricsContext {
   responseTrailer(n: string): string | undefined {
     return this.headers.responseTrailer(n);
   }
+}
+
+/** `address:port` of a connection's end, or a Unix socket's path. */
+function hostPort(a: { readonly address: string; readonly port: number }): string {
+  return a.port === PIPE_PORT ? a.address : `${a.address}:${a.port}`;
 }

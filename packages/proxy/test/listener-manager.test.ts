@@ -7,7 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { existsSync, statSync } from 'node:fs';
+import { connect as netConnect, createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { FilterChain, Listener } from '@trellis/envoy';
 import { ManualTimers } from '@trellis/core';
 import { ListenerManager, type ListenerManagerOptions } from '../src/listener/listener-manager.js';
@@ -745,4 +749,41 @@ test('a listener moving to another address releases the old port; its new port s
   assert.equal((await readBytes(c, 1)).toString(), 'A');
   c.destroy();
   await h.done();
+});
+
+test('a Unix domain socket listener (address.pipe): tcp_proxy over it, its path in the logs, a stale socket file replaced', async () => {
+  const h = harness();
+  const echo = await echoServer();
+  h.servers.push(echo);
+  h.cm.clusters.set('echo', { hosts: [host('127.0.0.1', portOf(echo))] });
+  const path = join(tmpdir(), `trellis-pipe-${process.pid}-${Date.now()}.sock`);
+  // A socket file an earlier process still holds (as after a crash): the listener takes the path.
+  const stale = createNetServer((s) => s.end('stale'));
+  await new Promise<void>((r) => stale.listen(path, r));
+  const l: Listener = {
+    name: 'uds',
+    address: { pipe: { path, mode: 0o660 } },
+    filterChains: [tcpChain('echo')],
+  };
+  const r = await h.manager.update(withListeners(l));
+  assert.deepEqual(r.errors, []);
+  assert.equal((statSync(path).mode & 0o777).toString(8), '660');
+  const c = netConnect({ path });
+  await new Promise<void>((res, rej) => {
+    c.once('connect', res);
+    c.once('error', rej);
+  });
+  c.end('over a unix socket');
+  assert.equal((await readAll(c)).toString(), 'over a unix socket');
+  await until(() => h.completed.length === 1);
+  assert.equal(h.completed[0]?.downstreamLocalAddress, path);
+  assert.equal(h.completed[0]?.downstreamRemoteAddress, path);
+  assert.equal(h.stats.get(`listener.${path}.downstream_cx_total`), 1);
+  // Two listeners on one path: the second is refused like a duplicate address.
+  const dup = await h.manager.update(withListeners(l, { ...l, name: 'uds2' }));
+  assert.equal(dup.errors.length, 1);
+  assert.match(dup.errors[0]?.message ?? '', /duplicate address/);
+  await h.done();
+  assert.equal(existsSync(path), false, 'the socket file goes with the listener');
+  stale.close();
 });

@@ -828,14 +828,17 @@ export class HttpConnectionManagerImpl implements Http1ServerHandler<ConnState> 
     let clientAddress = state.remote;
     let internal: boolean;
     if (this.useRemoteAddress) {
-      if (!this.skipXffAppend) appendXff(map, connIp);
+      // A Unix domain socket's client has no IP: nothing to append, and it is internal (Envoy).
+      const pipe = connIp.charCodeAt(0) === 47 /* / */ || connIp.charCodeAt(0) === 64; /* @ */
+      if (!this.skipXffAppend && !pipe) appendXff(map, connIp);
       if (this.xffTrustedHops > 0) {
         const ip = xffClientAddress(map, this.xffTrustedHops);
         if (ip) clientAddress = formatAddress(ip, 0);
       }
       internal =
-        isInternalAddress(addressIp(clientAddress)) &&
-        headerValue(map, 'x-forwarded-for') === connIp;
+        pipe ||
+        (isInternalAddress(addressIp(clientAddress)) &&
+          headerValue(map, 'x-forwarded-for') === connIp);
     } else {
       const ip = xffClientAddress(map, this.xffTrustedHops);
       if (ip) clientAddress = formatAddress(ip, 0);

@@ -121,8 +121,12 @@ export function isLoopback(ip: IpValue): boolean {
   return ip.v6 ? ip.value === 1n : ip.value >> 24n === 127n;
 }
 
-/** Envoy's text form of a socket address: `10.0.0.1:80`, `[::1]:80`. */
+/** The port of a Unix domain socket (pipe) address: its `address` is the path. */
+export const PIPE_PORT = -1;
+
+/** Envoy's text form of a socket address: `10.0.0.1:80`, `[::1]:80`; a pipe is its path. */
 export function formatAddress(address: string, port: number): string {
+  if (port === PIPE_PORT) return address;
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 

@@ -18,6 +18,7 @@
 //   downstream_pre_cx_active/_timeout, downstream_listener_filter_remote_close,
 //   no_filter_chain_match; listener_manager.listener_added/_modified/_removed/
 //   _in_place_updated/_create_failure, total_listeners_active/_draining.
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import type { FilterChain, Listener } from '@trellis/envoy';
 import { deepEqual, errorMessage, systemTimers, type TimerApi } from '@trellis/core';
@@ -26,7 +27,7 @@ import { newStreamInfo, RESPONSE_FLAGS, type StreamInfo } from '../stream-info.j
 import type { ProxyConfig } from '../xds/config.js';
 import { ConnectionDrain } from './drain.js';
 import { checkFilterChainMatches, FilterChainMatcher } from './filter-chain-match.js';
-import { formatAddress, normalizeIp, statAddress } from './ip.js';
+import { PIPE_PORT, formatAddress, normalizeIp, statAddress } from './ip.js';
 import {
   compileListenerFilters,
   type CompiledListenerFilters,
@@ -201,8 +202,13 @@ function listenerAddress(l: Listener, problems: string[]): SocketAddressPort | u
     return undefined;
   }
   if (a.pipe) {
-    problems.push('address.pipe: Unix domain socket listeners are not supported');
-    return undefined;
+    // A Unix domain socket: the path (`@name` is Linux's abstract namespace), port PIPE_PORT.
+    const path = a.pipe.path ?? '';
+    if (path === '') {
+      problems.push('address.pipe.path: required');
+      return undefined;
+    }
+    return { address: path, port: PIPE_PORT };
   }
   if (a.envoyInternalAddress) {
     problems.push('address.envoyInternalAddress: internal listeners are not supported');
@@ -240,17 +246,44 @@ function filterChainOnlyChange(a: Listener, b: Listener): boolean {
   return deepEqual(strip(a), strip(b));
 }
 
-function bindServer(address: SocketAddressPort, ipv6Only: boolean): Promise<Server> {
+function bindServer(
+  address: SocketAddressPort,
+  ipv6Only: boolean,
+  mode: number | undefined,
+): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = createServer({ allowHalfOpen: true });
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
+    const done = (): void => {
+      server.off('error', onError);
+      resolve(server);
+    };
+    if (address.port === PIPE_PORT) {
+      const path = address.address;
+      if (path.startsWith('@')) {
+        server.listen({ path: `\0${path.slice(1)}` }, done);
+        return;
+      }
+      // A socket file left by an earlier process is replaced, as Envoy does.
+      try {
+        if (lstatSync(path).isSocket()) unlinkSync(path);
+      } catch {
+        /* absent */
+      }
+      server.listen({ path }, () => {
+        try {
+          if (mode !== undefined) chmodSync(path, mode);
+        } catch {
+          /* the socket works without its mode */
+        }
+        done();
+      });
+      return;
+    }
     server.listen(
       { host: address.address, port: address.port, ...(ipv6Only ? { ipv6Only: true } : {}) },
-      () => {
-        server.off('error', onError);
-        resolve(server);
-      },
+      done,
     );
   });
 }
@@ -587,7 +620,7 @@ export class ListenerManager {
         try {
           const ipv6Only =
             p.address.address.includes(':') && p.config.address?.socketAddress?.ipv4Compat !== true;
-          const server = await bindServer(p.address, ipv6Only);
+          const server = await bindServer(p.address, ipv6Only, p.config.address?.pipe?.mode);
           const a = server.address();
           const actual =
             a && typeof a === 'object'
@@ -783,14 +816,17 @@ export class ListenerManager {
     socket.on('error', noop);
     const startTime = Date.now();
     const startMono = performance.now();
-    const remote: SocketAddressPort = {
+    // A Unix domain socket's connections have no IP addresses: both ends are the path.
+    const pipe = first.p.address.port === PIPE_PORT ? first.p.address : undefined;
+    const remote: SocketAddressPort = pipe ?? {
       address: normalizeIp(socket.remoteAddress ?? ''),
       port: socket.remotePort ?? 0,
     };
-    const accepted: SocketAddressPort = forced ?? {
-      address: normalizeIp(socket.localAddress ?? ''),
-      port: socket.localPort ?? 0,
-    };
+    const accepted: SocketAddressPort = forced ??
+      pipe ?? {
+        address: normalizeIp(socket.localAddress ?? ''),
+        port: socket.localPort ?? 0,
+      };
     const state: InspectionState = {
       local: accepted,
       restored: forced !== undefined,
