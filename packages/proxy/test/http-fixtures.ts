@@ -502,6 +502,8 @@ export interface Response {
   readonly status: number;
   readonly headers: IncomingHttpHeaders;
   readonly body: string;
+  /** The body's bytes (binary bodies: gRPC-Web frames...). */
+  readonly raw: Buffer;
   readonly trailers: Record<string, string | undefined>;
 }
 
@@ -528,14 +530,16 @@ export function request(port: number, o: RequestOptions = {}): Promise<Response>
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
+        res.on('end', () => {
+          const raw = Buffer.concat(chunks);
           resolve({
             status: res.statusCode ?? 0,
             headers: res.headers,
-            body: Buffer.concat(chunks).toString(),
+            body: raw.toString(),
+            raw,
             trailers: res.trailers,
-          }),
-        );
+          });
+        });
         res.on('error', reject);
       },
     );

@@ -3,11 +3,12 @@
 // come back as a trailer frame, errors as grpc-status, a non-gRPC upstream as grpc-status and
 // grpc-message headers, bad base64 as Envoy's local reply.
 import assert from 'node:assert/strict';
-import http from 'node:http';
+import type http from 'node:http';
 import { test } from 'node:test';
 import {
   hcmConfig,
   http2Options,
+  request,
   route,
   routeConfig,
   startH1Backend,
@@ -65,37 +66,15 @@ function decodeText(text: string): Buffer {
   return Buffer.concat(parts);
 }
 
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-function post(
+/** A POST through the proxy; `body` of the reply is its bytes. */
+async function post(
   port: number,
   path: string,
   headers: http.OutgoingHttpHeaders,
   body: Buffer | string,
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, method: 'POST', path, headers, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks),
-          }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  const r = await request(port, { method: 'POST', path, headers, body });
+  return { status: r.status, headers: r.headers, body: r.raw };
 }
 
 async function withGrpcWeb(

@@ -24,15 +24,44 @@ import type { AnyMessage } from '@trellis/envoy';
 
 const REVIEWS_ID = spiffeId('default', 'reviews');
 
+/** The reviews server certificate the inbound listener presents. */
+function reviewsServerCert(): { chain: string; key: string } {
+  return CA.issue({
+    dnsNames: ['reviews.default.svc.cluster.local'],
+    uris: [REVIEWS_ID],
+    usages: ['server'],
+  });
+}
+
+/**
+ * One inbound listener: TLS connections take the mutual-TLS chain (tls_inspector), the rest the
+ * plaintext one, both with `hcm`.
+ */
+function inboundListener(hcm: AnyMessage, server: { chain: string; key: string }) {
+  return listener('inbound', [
+    {
+      name: 'mtls',
+      filterChainMatch: { transportProtocol: 'tls' },
+      filters: [{ name: 'hcm', typedConfig: hcm }],
+      transportSocket: downstreamTls({
+        requireClientCertificate: true,
+        commonTlsContext: {
+          tlsCertificates: [
+            { certificateChain: inline(server.chain), privateKey: inline(server.key) },
+          ],
+          validationContext: { trustedCa: inline(CA.cert) },
+        },
+      }),
+    },
+    { name: 'plain', filters: [{ name: 'hcm', typedConfig: hcm }] },
+  ]);
+}
+
 test('xfcc: modes on mutual TLS and plaintext, with Istio sidecar and gateway details', async () => {
   const backend = await plainBackend();
   const h = await Harness.start();
   try {
-    const server = CA.issue({
-      dnsNames: ['reviews.default.svc.cluster.local'],
-      uris: [REVIEWS_ID],
-      usages: ['server'],
-    });
+    const server = reviewsServerCert();
     const hcm = (xfcc: Record<string, unknown>): AnyMessage => ({
       ...routerHcm('backend', 'inbound'),
       ...xfcc,
@@ -40,27 +69,7 @@ test('xfcc: modes on mutual TLS and plaintext, with Istio sidecar and gateway de
     const configure = async (xfcc: Record<string, unknown>) => {
       await h.configure(
         [staticCluster('backend', backend.port)],
-        [
-          // One listener: TLS connections take the mutual-TLS chain (tls_inspector), the rest
-          // the plaintext one.
-          listener('inbound', [
-            {
-              name: 'mtls',
-              filterChainMatch: { transportProtocol: 'tls' },
-              filters: [{ name: 'hcm', typedConfig: hcm(xfcc) }],
-              transportSocket: downstreamTls({
-                requireClientCertificate: true,
-                commonTlsContext: {
-                  tlsCertificates: [
-                    { certificateChain: inline(server.chain), privateKey: inline(server.key) },
-                  ],
-                  validationContext: { trustedCa: inline(CA.cert) },
-                },
-              }),
-            },
-            { name: 'plain', filters: [{ name: 'hcm', typedConfig: hcm(xfcc) }] },
-          ]),
-        ],
+        [inboundListener(hcm(xfcc), server)],
       );
       const port = await h.port('inbound');
       return { mtls: port, plain: port };
@@ -157,11 +166,7 @@ test('command operators on the TLS connection in header values: peer certificate
   const backend = await plainBackend();
   const h = await Harness.start();
   try {
-    const server = CA.issue({
-      dnsNames: ['reviews.default.svc.cluster.local'],
-      uris: [REVIEWS_ID],
-      usages: ['server'],
-    });
+    const server = reviewsServerCert();
     const ops: Record<string, string> = {
       'x-version': '%DOWNSTREAM_TLS_VERSION%',
       'x-cipher': '%DOWNSTREAM_TLS_CIPHER%',
@@ -193,28 +198,7 @@ test('command operators on the TLS connection in header values: peer certificate
         })),
       },
     } as unknown as AnyMessage;
-    await h.configure(
-      [staticCluster('backend', backend.port)],
-      [
-        listener('inbound', [
-          {
-            name: 'mtls',
-            filterChainMatch: { transportProtocol: 'tls' },
-            filters: [{ name: 'hcm', typedConfig: hcm }],
-            transportSocket: downstreamTls({
-              requireClientCertificate: true,
-              commonTlsContext: {
-                tlsCertificates: [
-                  { certificateChain: inline(server.chain), privateKey: inline(server.key) },
-                ],
-                validationContext: { trustedCa: inline(CA.cert) },
-              },
-            }),
-          },
-          { name: 'plain', filters: [{ name: 'hcm', typedConfig: hcm }] },
-        ]),
-      ],
-    );
+    await h.configure([staticCluster('backend', backend.port)], [inboundListener(hcm, server)]);
     const port = await h.port('inbound');
     const sleep = clientCert(SLEEP_ID);
     const peer = new X509Certificate(sleep.cert);

@@ -570,36 +570,39 @@ test('field numbers unknown to the protos are found in the bytes, nested in Anys
   );
 });
 
-test('retry_priority: previous_priorities (Istio retryRemoteLocalities) with update_frequency > 0', () => {
-  const rc = (updateFrequency: number): object => ({
+/** A route configuration of one catch-all route to cluster `c`, with `route` merged in. */
+function oneRoute(route: Record<string, unknown>): object {
+  return {
     name: 'r',
     virtualHosts: [
       {
         name: 'v',
         domains: ['*'],
-        routes: [
-          {
-            match: { prefix: '/' },
-            route: {
-              cluster: 'c',
-              // What the translator writes for retries.retryRemoteLocalities: true.
-              retryPolicy: {
-                retryOn: '5xx',
-                retryPriority: {
-                  name: 'envoy.retry_priorities.previous_priorities',
-                  typedConfig: {
-                    '@type':
-                      'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig',
-                    updateFrequency,
-                  },
-                },
-              },
-            },
-          },
-        ],
+        routes: [{ match: { prefix: '/' }, route: { cluster: 'c' }, ...route }],
       },
     ],
-  });
+  };
+}
+
+test('retry_priority: previous_priorities (Istio retryRemoteLocalities) with update_frequency > 0', () => {
+  // What the translator writes for retries.retryRemoteLocalities: true.
+  const rc = (updateFrequency: number): object =>
+    oneRoute({
+      route: {
+        cluster: 'c',
+        retryPolicy: {
+          retryOn: '5xx',
+          retryPriority: {
+            name: 'envoy.retry_priorities.previous_priorities',
+            typedConfig: {
+              '@type':
+                'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig',
+              updateFrequency,
+            },
+          },
+        },
+      },
+    });
   assert.deepEqual(validateResource(TYPE_URL.RouteConfiguration, rc(2)), []);
   const problems = validateResource(TYPE_URL.RouteConfiguration, rc(0));
   assert.ok(problems.length >= 1, 'update_frequency 0 is refused');
@@ -612,22 +615,8 @@ test('retry_priority: previous_priorities (Istio retryRemoteLocalities) with upd
 });
 
 test('header values: Envoy format strings are accepted; unknown operators and a lone % are refused', () => {
-  const rc = (value: string): object => ({
-    name: 'r',
-    virtualHosts: [
-      {
-        name: 'v',
-        domains: ['*'],
-        routes: [
-          {
-            match: { prefix: '/' },
-            route: { cluster: 'c' },
-            requestHeadersToAdd: [{ header: { key: 'x-client', value } }],
-          },
-        ],
-      },
-    ],
-  });
+  const rc = (value: string): object =>
+    oneRoute({ requestHeadersToAdd: [{ header: { key: 'x-client', value } }] });
   for (const ok of [
     '100%% sure',
     '%DOWNSTREAM_REMOTE_ADDRESS%',
