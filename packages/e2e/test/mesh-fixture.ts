@@ -22,7 +22,7 @@ import { ControlPlane } from '@trellis/control-plane';
 import { TrellisProxy, buildBootstrap, type BootstrapOptions } from '@trellis/proxy';
 
 /** The `echo` service's ports (virtual: clients name them, the registry maps them to pods). */
-export const PORTS = { http: 9080, http2: 9081, grpc: 9090, tcp: 9092 } as const;
+export const PORTS = { http: 9080, http2: 9081, grpc: 9090, tcp: 9092, grpcWeb: 9093 } as const;
 
 export async function freePort(): Promise<number> {
   const s = createNetServer();
@@ -80,7 +80,8 @@ export const ECHO_SERVICE: grpc.ServiceDefinition = {
 /** One pod's applications, each answering with the pod's version. */
 export interface App {
   readonly version: string;
-  readonly ports: { http: number; http2: number; grpc: number; tcp: number };
+  /** `grpcweb`: the gRPC server's second port, behind the Service's `grpc-web` port. */
+  readonly ports: { http: number; http2: number; grpc: number; tcp: number; grpcweb: number };
   /** Requests the HTTP/1.1 and HTTP/2 apps received. */
   readonly seen: Seen[];
   close(): Promise<void>;
@@ -146,16 +147,20 @@ export async function startApp(version: string): Promise<App> {
       call.end(trailer);
     },
   });
-  const grpcPort = await new Promise<number>((resolve, reject) =>
-    g.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
-      e ? reject(e) : resolve(p),
-    ),
-  );
+  const bindGrpc = (): Promise<number> =>
+    new Promise<number>((resolve, reject) =>
+      g.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
+        e ? reject(e) : resolve(p),
+      ),
+    );
+  const grpcPort = await bindGrpc();
+  const grpcWebPort = await bindGrpc();
   const ports = {
     http: await listen(http),
     http2: await listen(h2),
     grpc: grpcPort,
     tcp: await listen(tcp),
+    grpcweb: grpcWebPort,
   };
   return {
     version,
@@ -271,6 +276,7 @@ export async function startMesh(dir: string): Promise<Mesh> {
     http2: await freePort(),
     grpc: await freePort(),
     tcp: await freePort(),
+    grpcweb: await freePort(),
   });
   const inboundPorts = { v1: await inbound(), v2: await inbound() };
   const store = await openFileStore(dir);
@@ -298,6 +304,7 @@ export async function startMesh(dir: string): Promise<Mesh> {
           { name: 'http2', port: PORTS.http2, targetPort: 'http2' },
           { name: 'grpc', port: PORTS.grpc, targetPort: 'grpc' },
           { name: 'tcp-echo', port: PORTS.tcp, targetPort: 'tcp' },
+          { name: 'grpc-web', port: PORTS.grpcWeb, targetPort: 'grpcweb' },
         ],
       },
     },

@@ -13,6 +13,9 @@
 // - gRPC: @grpc/grpc-js honours `grpc_proxy` (then `http_proxy`) and tunnels with CONNECT; the
 //   CONNECT is routed once (as `/` on its authority), the tunnel then carries h2c to the server
 //   sidecar, whose inbound HTTP connection manager serves each gRPC call.
+// - gRPC-Web: a browser-style HTTP/1.1 POST (`application/grpc-web-text`) to the Service's
+//   `grpc-web` port goes over HTTP/2 to the server sidecar, whose gRPC-Web filter turns it into
+//   gRPC for the app and the reply's trailers into the body's trailer frame.
 // - WebSocket (`ws`): an Upgrade sent to the proxy port with the service as Host (routed per
 //   request, like a captured upgrade), or a CONNECT tunnel as proxy agents do.
 // - TCP: CONNECT to the `tcp-` port (a CONNECT virtual host of `http_proxy`, routed by the
@@ -58,6 +61,53 @@ function httpGet(port: number, path: string, headers: Record<string, string>): P
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** A gRPC-Web text call (what a browser's grpc-web client sends) through the explicit proxy. */
+function grpcWebText(
+  port: number,
+  url: string,
+  message: unknown,
+): Promise<{ status: number; headers: IncomingHttpHeaders; frames: Buffer[] }> {
+  const payload = Buffer.from(JSON.stringify(message));
+  const frame = Buffer.alloc(5 + payload.length);
+  frame.writeUInt32BE(payload.length, 1);
+  payload.copy(frame, 5);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: url,
+        method: 'POST',
+        headers: {
+          host: new URL(url).host,
+          'content-type': 'application/grpc-web-text',
+          accept: 'application/grpc-web-text',
+          'x-grpc-web': '1',
+        },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString('latin1')));
+        res.on('end', () => {
+          // Each frame is base64 on its own: decode group by group, then split the frames.
+          const body = Buffer.concat(
+            (text.match(/[^=]*={0,2}/g) ?? []).filter(Boolean).map((g) => Buffer.from(g, 'base64')),
+          );
+          const frames: Buffer[] = [];
+          for (let i = 0; i < body.length;) {
+            const len = body.readUInt32BE(i + 1);
+            frames.push(body.subarray(i, i + 5 + len));
+            i += 5 + len;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, frames });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(frame.toString('base64'));
   });
 }
 
@@ -371,6 +421,23 @@ describe('mesh protocols through sidecars and a gateway', { timeout: 120_000 }, 
     } finally {
       client.close();
     }
+  });
+
+  test('gRPC-Web (a GRPC-WEB port): a browser-style text call over HTTP/1.1, trailers in the body', async () => {
+    const r = await grpcWebText(mesh.httpProxyPort, `http://echo:${PORTS.grpcWeb}/echo.Echo/Say`, {
+      msg: 'from a browser',
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['content-type'], 'application/grpc-web-text+proto');
+    assert.equal(r.frames.length, 2, 'one message and the trailer frame');
+    const [message, trailer] = r.frames as [Buffer, Buffer];
+    assert.equal(message[0], 0);
+    const reply = JSON.parse(message.subarray(5).toString()) as { msg: string; version: string };
+    assert.equal(reply.msg, 'from a browser');
+    assert.equal(trailer[0], 0x80);
+    const trailers = trailer.subarray(5).toString();
+    assert.match(trailers, /grpc-status:0\r\n/);
+    assert.match(trailers, new RegExp(`x-version:${reply.version}\\r\\n`));
   });
 
   test('WebSocket with ws: an Upgrade to the proxy port is routed by the VirtualService', async () => {
