@@ -107,10 +107,8 @@ export function podsFor(objects: readonly KubeObject[]): KubeObject[] {
   return out;
 }
 
-/** The istio-ingressgateway Service and Deployment (Istio's default install), in istio-system. */
-export function ingressGatewayObjects(): KubeObject[] {
-  return loadYaml(
-    `
+/** The istio-ingressgateway Service and Deployment (Istio's default install), as YAML. */
+export const INGRESS_GATEWAY_YAML = `
 apiVersion: v1
 kind: Service
 metadata: {name: istio-ingressgateway, namespace: istio-system}
@@ -134,10 +132,11 @@ spec:
       - name: istio-proxy
         image: istio/proxyv2
         ports: [{containerPort: 8080}, {containerPort: 8443}]
-`,
-    'ingress.yaml',
-    'istio-system',
-  );
+`;
+
+/** The istio-ingressgateway Service and Deployment, in istio-system. */
+export function ingressGatewayObjects(): KubeObject[] {
+  return loadYaml(INGRESS_GATEWAY_YAML, 'ingress.yaml', 'istio-system');
 }
 
 /** Bookinfo (Services with cluster IPs, Deployments, their Pods) plus extra objects. */

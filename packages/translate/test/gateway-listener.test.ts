@@ -5,28 +5,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { DownstreamTlsContext, FilterChain, Listener } from '@trellis/envoy';
 import { generate, gatewayProblems, type GeneratedResources } from '../src/index.js';
-import { assertValidEnvoy, world, type World } from './fixtures.js';
+import { INGRESS_GATEWAY_YAML, assertValidEnvoy, world, type World } from './fixtures.js';
 
-const INGRESS = `
-apiVersion: v1
-kind: Service
-metadata: {name: istio-ingressgateway, namespace: istio-system}
-spec:
-  selector: {istio: ingressgateway}
-  ports:
-  - {name: http2, port: 80, targetPort: 8080}
-  - {name: https, port: 443, targetPort: 8443}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: istio-ingressgateway, namespace: istio-system}
-spec:
-  selector: {matchLabels: {istio: ingressgateway}}
-  template:
-    metadata: {labels: {istio: ingressgateway}}
-    spec:
-      serviceAccountName: istio-ingressgateway-service-account
-      containers: [{name: istio-proxy, image: istio/proxyv2}]
+const INGRESS = `${INGRESS_GATEWAY_YAML}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService

@@ -602,7 +602,7 @@ export class ActiveStream {
       this.weighted && !this.weighted.requestHeaders.empty
         ? this.weighted.requestHeaders
         : undefined;
-    if (weighted || levels.length > 0) {
+    if (weighted?.dynamic === true || levels.some((m) => m.dynamic)) {
       // As in Envoy, request header values are formatted before an upstream host is chosen: no
       // %UPSTREAM_REMOTE_ADDRESS% or %UPSTREAM_METADATA(...)% there.
       const info = this.info;
@@ -612,6 +612,10 @@ export class ActiveStream {
       weighted?.apply(h, ctx);
       for (const m of levels) m.apply(h, ctx);
       info.upstreamHost = chosen;
+    } else {
+      // Literal values only: no formatting context.
+      weighted?.apply(h);
+      for (const m of levels) m.apply(h);
     }
     const rc = this.vhost?.routeConfig;
     if (rc && !this.sctx.internal) for (const name of rc.internalOnlyHeaders) h.remove(name);
@@ -1074,6 +1078,11 @@ export class ActiveStream {
         : undefined;
     if (!weighted && levels.length === 0) return;
     const target = mapTarget(headers);
+    if (!(weighted?.dynamic === true || levels.some((m) => m.dynamic))) {
+      weighted?.apply(target);
+      for (const m of levels) m.apply(target);
+      return;
+    }
     const ctx = (): LogContext => {
       const metadata = this.host?.metadata;
       return {
