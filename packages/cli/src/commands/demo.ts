@@ -169,7 +169,14 @@ export const demoCommand: Command = {
     for (;;) {
       try {
         const r = await get(port, '/productpage');
-        if (r.status === 200 && r.body.includes('Book Details')) break;
+        // The page is whole once details and reviews both answer through the sidecars (reviews
+        // and ratings start last; before, the page shows "Error fetching product reviews").
+        if (
+          r.status === 200 &&
+          r.body.includes('Book Details') &&
+          r.body.includes('data-reviews-version=')
+        )
+          break;
         last = `HTTP ${r.status}`;
       } catch (e) {
         last = errorMessage(e);
